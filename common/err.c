@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "err.h"
+
+const char *tdm_strerror(int err)
+{
+	switch (err) {
+#define TDM_ERR_CASE(name, value, text) case name: return text;
+		TDM_ERRORS(TDM_ERR_CASE)
+#undef TDM_ERR_CASE
+	default:
+		break;
+	}
+	if (err < 0 && err > -4096)
+		return strerror(-err);
+	return "unknown error";
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bindings table: address-of-record -> contact bindings.
+ *
+ * A liburcu cds_lfht (QSBR flavour) of per-AOR records. A record is
+ * immutable once published: a change builds a new record (copy-on-write)
+ * and publishes it in place of the old one with one atomic replace; the old
+ * record is freed with call_rcu after a grace period. Readers therefore see
+ * either the whole old set of bindings of an AOR or the whole new one.
+ *
+ * Concurrent writers of the same AOR (two workers, or a worker and the
+ * expiry sweep) are resolved optimistically: bind_publish() fails with
+ * TDM_ERACE when the record it was built from is no longer the current one,
+ * and the writer looks up the current record and rebuilds. No locks.
+ *
+ * Calling context: every function except create/destroy must be called by
+ * a thread registered with urcu-qsbr and online (inside the read side), and
+ * any pointer returned stays valid only until the caller's next quiescent
+ * state. See docs/architecture.md.
+ *
+ * Memory per binding is documented in docs/architecture.md.
+ */
+#ifndef TANDEM_BINDINGS_H
+#define TANDEM_BINDINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include "addr.h"
+#include "rec_pool.h"
+#include "str.h"
+
+#define BINDING_Q_NONE 0xffffu   /* no q parameter */
+#define BINDING_REG_ID_NONE (-1)
+
+/* One contact binding, as stored. Strings live in the record's tail and are
+ * reached through the accessors below. */
+struct binding {
+	uint64_t expires_ms;     /* monotonic deadline (clock_mono_ms) */
+	uint64_t registered_ms;  /* monotonic time of the last refresh */
+	uint32_t cseq;
+	int32_t reg_id;          /* BINDING_REG_ID_NONE when absent */
+	uint16_t q;              /* 0..1000, BINDING_Q_NONE when absent */
+	uint16_t uri_len;
+	uint16_t call_id_len;
+	uint16_t instance_len;
+	uint16_t path_len;       /* Path header values joined with ", " */
+	uint16_t user_agent_len;
+	uint32_t uri_off;        /* offsets from the start of the record */
+	uint32_t call_id_off;
+	uint32_t instance_off;
+	uint32_t path_off;
+	uint32_t user_agent_off;
+	union tdm_addr source;   /* where the REGISTER came from */
+};
+
+struct aor_rec {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	uint64_t hash;
+	uint32_t size;           /* bytes used, header included */
+	uint16_t aor_len;
+	uint16_t nbind;
+	/* struct binding b[nbind], then the AOR, then every binding's strings */
+	struct binding b[];
+};
+
+static inline tstr aor_rec_key(const struct aor_rec *r)
+{
+	return tstr_make((const char *)&r->b[r->nbind], r->aor_len);
+}
+
+static inline tstr binding_str(const struct aor_rec *r, uint32_t off, uint16_t len)
+{
+	return tstr_make((const char *)r + off, len);
+}
+
+#define binding_uri(r, b) binding_str((r), (b)->uri_off, (b)->uri_len)
+#define binding_call_id(r, b) binding_str((r), (b)->call_id_off, (b)->call_id_len)
+#define binding_instance(r, b) binding_str((r), (b)->instance_off, (b)->instance_len)
+#define binding_path(r, b) binding_str((r), (b)->path_off, (b)->path_len)
+#define binding_user_agent(r, b) binding_str((r), (b)->user_agent_off, (b)->user_agent_len)
+
+/* A binding to put into a new record; the strings may point anywhere
+ * (into a datagram, into the old record) until aor_rec_build() returns. */
+struct binding_src {
+	tstr uri;
+	tstr call_id;
+	tstr instance;
+	tstr path;
+	tstr user_agent;
+	uint64_t expires_ms;
+	uint64_t registered_ms;
+	uint32_t cseq;
+	int32_t reg_id;
+	uint16_t q;
+	union tdm_addr source;
+};
+
+/* Copy a stored binding into a binding_src (strings point into r). */
+void binding_to_src(const struct aor_rec *r, const struct binding *b,
+		    struct binding_src *out);
+
+struct bind_table;
+
+struct bind_table_params {
+	unsigned initial_buckets;   /* power of two; 0 picks a default */
+	const uint8_t *hash_key;    /* 16 bytes of SipHash key; NULL: random */
+};
+
+struct bind_table *bind_table_create(const struct bind_table_params *p);
+
+/* Free the table and every record in it. No reader may be left; call
+ * rcu_barrier() first if records were retired. NULL is a no-op. */
+void bind_table_destroy(struct bind_table *t);
+
+/* Keyed hash of a canonical AOR (SipHash, so chains cannot be flooded). */
+uint64_t bind_hash(const struct bind_table *t, tstr aor);
+
+/* Current record of aor, or NULL. Read side. */
+const struct aor_rec *bind_lookup(struct bind_table *t, tstr aor, uint64_t hash);
+
+/*
+ * Build an unpublished record in pool (owner thread). Returns NULL when the
+ * record would exceed REC_POOL_MAX_SIZE or a string exceeds 65535 bytes
+ * (TDM_ETOOMANY) or memory is exhausted; *err says which when not NULL.
+ */
+struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
+			      const struct binding_src *b, unsigned n, int *err);
+
+/* Give back a record that was built but never published. */
+void aor_rec_discard(struct aor_rec *rec);
+
+/*
+ * Make rec the current record of its AOR in place of old:
+ *   old == NULL, rec != NULL: insert; TDM_ERACE if a record exists.
+ *   old != NULL, rec != NULL: replace; TDM_ERACE if old is no longer current.
+ *   old != NULL, rec == NULL: delete; TDM_ERACE if old is no longer current.
+ * On success returns 0 and old is retired (freed after a grace period).
+ * On TDM_ERACE the caller still owns rec.
+ */
+int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec);
+
+/* Visit every record. Stops early and returns the callback's value when it
+ * returns non-zero. Read side; the callback may call bind_publish(). */
+int bind_foreach(struct bind_table *t,
+		 int (*cb)(const struct aor_rec *rec, void *arg), void *arg);
+
+/* Number of records (AORs). Walks the table: for the control thread. */
+uint64_t bind_count(struct bind_table *t);
+
+/*
+ * Expiry sweep (control thread): for every record with a binding whose
+ * expires_ms <= now_ms, publish a record without those bindings (or delete
+ * the record when none is left), retrying on TDM_ERACE. Returns the number
+ * of bindings removed; *aors_removed (if not NULL) gets the number of
+ * records deleted.
+ */
+uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
+		    uint64_t *aors_removed);
+
+#endif

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The I/O-agnostic dataplane pipeline: one datagram in, at most one reply
+ * out. The I/O back ends (io_socket.c, io_dpdk.c) own the bursts: they
+ * receive a burst, call dp_burst_begin() once, dp_process() for each
+ * datagram with a reply slot of their own memory (a socket buffer, an mbuf),
+ * and send the replies as a burst.
+ *
+ * Calling context: a worker thread registered with urcu-qsbr and online.
+ * Nothing here locks, allocates from the system, makes a system call
+ * (besides the vDSO clock) or logs.
+ */
+#ifndef TANDEM_PIPELINE_H
+#define TANDEM_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "bindings.h"
+#include "counters.h"
+#include "digest.h"
+#include "sip_parse.h"
+#include "users.h"
+
+#define DP_MAX_LOCAL 16
+#define DP_MAX_ALIASES 64
+#define DP_HOST_MAX 256
+/* Largest reply we build; a UDP datagram must fit. */
+#define DP_REPLY_MAX 8192
+
+enum dp_auth { DP_AUTH_NONE, DP_AUTH_DIGEST };
+
+/*
+ * Registrar settings. Immutable once published: the control thread builds a
+ * new one and publishes it with rcu_xchg_pointer (dp_shared.settings).
+ */
+struct dp_settings {
+	char domain[DP_HOST_MAX];        /* lower case; empty: any domain */
+	char realm[DP_HOST_MAX];         /* digest realm */
+	enum dp_auth auth;
+	uint32_t default_expires;        /* seconds */
+	uint32_t min_expires;
+	uint32_t max_expires;
+	uint32_t max_contacts;           /* 0: no limit */
+	uint32_t nonce_lifetime;         /* seconds */
+	/* Host names and addresses that mean "this node" in a Request-URI or
+	 * AOR (the domain, every local address). Lower case, IPv6 with
+	 * brackets. An AOR whose host is an alias is stored under the domain. */
+	unsigned naliases;
+	char aliases[DP_MAX_ALIASES][DP_HOST_MAX];
+	char server[64];                 /* Server header value */
+};
+
+/* State shared by every worker; owned by the control thread. */
+struct dp_shared {
+	struct bind_table *bindings;
+	struct users *users;             /* RCU pointer: rcu_dereference() */
+	struct dp_settings *settings;    /* RCU pointer: rcu_dereference() */
+	struct nonce_key nonce_key;      /* set before the workers start */
+	uint8_t tag_key[16];             /* keys the stateless To tags */
+};
+
+struct dp_datagram {
+	const char *data;
+	uint32_t len;
+	union tdm_addr src;
+	uint16_t local;                  /* index of the local address it came in on */
+};
+
+struct dp_reply {
+	char *data;                      /* the back end's buffer */
+	uint32_t cap;                    /* at least DP_REPLY_MAX is recommended */
+	uint32_t len;                    /* set by dp_process() */
+	union tdm_addr dst;              /* set by dp_process() */
+};
+
+#define DP_SCRATCH_BINDINGS (SIP_MAX_CONTACTS + 64)
+
+/* Per-worker context: fetched once by the worker and passed down. */
+struct dp_worker {
+	struct dp_counters ctr;          /* first: its own cache lines */
+	unsigned id;
+	struct dp_shared *shared;
+	struct rec_pool *pool;
+	uint64_t now_ms;                 /* monotonic, per burst */
+	int64_t now_s;                   /* wall clock, per burst */
+	int64_t date_s;                  /* second the Date text is for */
+	char date[40];                   /* "Tue, 25 Nov 2026 04:08:00 GMT" */
+	struct sip_msg msg;              /* the request being processed */
+	struct binding_src scratch[DP_SCRATCH_BINDINGS];
+	char aor[512];
+} __attribute__((aligned(64)));
+
+/* Set up w (zeroed counters); pool is the worker's own record pool. */
+void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
+		    struct rec_pool *pool);
+
+/* Once per burst: refresh the clocks. */
+void dp_burst_begin(struct dp_worker *w);
+
+/*
+ * Process one datagram. Returns true when a reply was written to out
+ * (out->len and out->dst set), false when the datagram is absorbed or
+ * dropped (counted either way).
+ */
+bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_reply *out);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The users table: the user objects the registrar authenticates and the
+ * redirect server knows, looked up by name or by number.
+ *
+ * Two liburcu cds_lfht indexes (by name, by number) over immutable user
+ * records. Only the control thread writes: users_put() publishes a new
+ * record in place of the old one with the same name and retires the old one
+ * with call_rcu. Workers read (users_find) inside their QSBR read side.
+ * Whole-set replacement (a replicated snapshot) builds a second table and
+ * publishes the pointer to it; see dataplane/pipeline.h.
+ *
+ * No clear-text password is stored: only the digest HA1 values for the
+ * realm in force, for MD5 and SHA-256.
+ */
+#ifndef TANDEM_USERS_H
+#define TANDEM_USERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include "str.h"
+
+#define USER_NAME_MAX 64
+#define USER_NUMBER_MAX 32
+#define USER_DOMAIN_MAX 128
+#define USER_DISPLAY_MAX 128
+
+struct user {
+	struct cds_lfht_node by_name;
+	struct cds_lfht_node by_number;
+	struct rcu_head rcu;
+	uint64_t revision;
+	char name[USER_NAME_MAX];         /* NUL-terminated, non-empty */
+	char number[USER_NUMBER_MAX];     /* may be empty */
+	char domain[USER_DOMAIN_MAX];     /* may be empty: the node's domain */
+	char display[USER_DISPLAY_MAX];
+	uint8_t ha1_md5[16];              /* MD5(name:realm:password) */
+	uint8_t ha1_sha256[32];           /* SHA-256(name:realm:password) */
+	bool has_password;                /* false: cannot authenticate */
+	bool enabled;
+	uint32_t max_contacts;            /* 0: the node's [sip] max_contacts */
+};
+
+struct users;
+
+struct users *users_create(void);
+/* Free the table and every user. No reader may be left (rcu_barrier()
+ * first if users were retired). NULL is a no-op. */
+void users_destroy(struct users *u);
+
+/* Read side. A user whose name equals key, else one whose number equals
+ * key, else NULL. */
+const struct user *users_find(struct users *u, tstr key);
+
+/* Control thread. Takes ownership of usr (allocated with users_alloc()).
+ * Replaces the user with the same name, or inserts. The number must not
+ * belong to another user: TDM_EEXISTS (usr is then freed). */
+int users_put(struct users *u, struct user *usr);
+
+/* Control thread. Returns 0 or TDM_ENOTFOUND. */
+int users_del(struct users *u, tstr name);
+
+/* A zeroed user record for users_put(). NULL on out of memory. */
+struct user *users_alloc(void);
+
+uint64_t users_count(struct users *u);
+
+/* Read side. Visit every user, stop early on a non-zero return. */
+int users_foreach(struct users *u, int (*cb)(const struct user *usr, void *arg),
+		  void *arg);
+
+#endif

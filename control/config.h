@@ -17,6 +17,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -29,11 +30,19 @@
 #define CFG_DOMAIN_MAX 256
 #define CFG_PASSWORD_MAX 256
 #define CFG_SOCKET_MAX 108 /* sun_path */
+#define CFG_WORKERS_MAX 128
+/* Upper bound of [sip] max_contacts and of a user's max_contacts: an AOR's
+ * record must hold its bindings plus one REGISTER's worth of new ones in a
+ * worker's scratch (DP_SCRATCH_BINDINGS). */
+#define CFG_MAX_CONTACTS_LIMIT 64
 
 enum node_mode { NODE_MASTER, NODE_STANDBY };
 enum auth_mode { AUTH_NONE, AUTH_DIGEST };
 enum io_mode { IO_SOCKET, IO_DPDK };
 enum divert_mode { DIVERT_REDIRECT, DIVERT_REJECT };
+/* Digest algorithms, in the values of enum digest_alg (dataplane/digest.h). */
+enum auth_alg { AUTH_ALG_MD5, AUTH_ALG_SHA256 };
+#define CFG_MAX_AUTH_ALGS 2
 
 struct config {
 	char path[PATH_MAX];          /* the file this came from */
@@ -56,6 +65,9 @@ struct config {
 		uint32_t max_expires;           /* seconds, default 7200 */
 		uint32_t max_contacts;          /* per AOR, default 10, 0: no limit */
 		uint32_t nonce_lifetime;        /* seconds, default 300 */
+		/* Challenges offered, most preferred first; default SHA-256, MD5. */
+		enum auth_alg auth_algorithms[CFG_MAX_AUTH_ALGS];
+		unsigned nauth_algorithms;
 		char users[PATH_MAX];           /* users file; empty: none */
 	} sip;
 
@@ -98,6 +110,9 @@ void config_defaults(struct config *cfg);
  * Load and validate path. Returns 0 when the file is valid; otherwise
  * TDM_ECONFIG (or -errno when the file cannot be read) with every problem
  * in errs.
+ * errs may be NULL. cfg->path is set to the absolute path of the file.
+ * After an error cfg holds the defaults and the values that were accepted:
+ * it is not fit to run with.
  */
 int config_load(const char *path, struct config *cfg, struct config_errors *errs);
 
@@ -105,6 +120,22 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
  * relative paths resolve against base_dir. For tests. */
 int config_load_text(const char *name, const char *base_dir, const char *text,
 		     struct config *cfg, struct config_errors *errs);
+
+/*
+ * Check and normalise a SIP host (a domain): a DNS name (labels of letters,
+ * digits and '-', 1 to 63 bytes each, 253 bytes at most, the last label not
+ * all digits) or an IP literal (IPv6 with or without brackets). Writes the
+ * lower-case form to out, IPv6 in brackets and canonical ("[2001:db8::1]").
+ * Returns 0, TDM_EMALFORMED, or TDM_ENOSPACE when out is too small.
+ */
+int config_host_normalize(const char *in, size_t len, char *out, size_t cap);
+
+/*
+ * The candidate (a NULL-terminated list) closest to word within a small
+ * edit distance (1 for words of up to 4 bytes, else 2; case ignored;
+ * a swap of two neighbours counts 1), or NULL. For "did you mean" hints.
+ */
+const char *config_suggest(const char *word, size_t len, const char *const *candidates);
 
 const char *node_mode_name(enum node_mode m);
 const char *auth_mode_name(enum auth_mode m);

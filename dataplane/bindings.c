@@ -1,2 +1,447 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * The bindings table (see bindings.h for the contract).
+ *
+ * A cds_lfht keyed by the canonical AOR, hashed with keyed SipHash-2-4.
+ * Records are immutable once published. Optimistic concurrency rests on one
+ * property of rculfhash: a node that has been replaced or deleted is marked
+ * REMOVED in the same atomic step that unlinks it, and cds_lfht_replace()
+ * and cds_lfht_del() on a REMOVED node fail. "The record I built from is
+ * still current" is therefore decided by the very compare-and-swap that
+ * publishes the new record, and two writers can never both succeed from
+ * the same old record. Inserts use cds_lfht_add_unique(), which refuses a
+ * second record for the same key.
+ *
+ * Record layout (one allocation from a rec_pool):
+ *   struct aor_rec | struct binding b[nbind] | AOR | strings of b[0] | ...
+ * with each binding's strings in the order uri, call_id, instance, path,
+ * user_agent; every offset counts from the start of the record.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/siphash.h>
+
+#include "bindings.h"
+#include "err.h"
+
+#if defined(__SANITIZE_THREAD__)
+/* Records are handed between threads through liburcu's atomics, which
+ * ThreadSanitizer does not see: tell it about publication and retirement. */
+#include <sanitizer/tsan_interface.h>
+#define tsan_release(p) __tsan_release(p)
+#define tsan_acquire(p) __tsan_acquire(p)
+#else
+#define tsan_release(p) ((void)(p))
+#define tsan_acquire(p) ((void)(p))
+#endif
+
+#define BIND_DEFAULT_BUCKETS 1024u
+
+struct bind_table {
+	struct cds_lfht *ht;
+	uint8_t key[SIPHASH_KEY_SIZE];
+};
+
+static int fill_random(uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static unsigned long round_pow2(unsigned long v)
+{
+	unsigned long p = 1;
+
+	while (p < v && p < (1ul << 30))
+		p <<= 1;
+	return p;
+}
+
+struct bind_table *bind_table_create(const struct bind_table_params *p)
+{
+	struct bind_table *t = calloc(1, sizeof(*t));
+	unsigned long buckets = BIND_DEFAULT_BUCKETS;
+
+	if (!t)
+		return NULL;
+	if (p && p->initial_buckets)
+		buckets = round_pow2(p->initial_buckets);
+	if (p && p->hash_key)
+		memcpy(t->key, p->hash_key, sizeof(t->key));
+	else if (fill_random(t->key, sizeof(t->key)) < 0)
+		goto fail;
+	/* The initial size is also the floor: the table never shrinks below
+	 * what the operator sized it for. */
+	t->ht = cds_lfht_new(buckets, buckets, 0,
+			     CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!t->ht)
+		goto fail;
+	return t;
+fail:
+	free(t);
+	return NULL;
+}
+
+static void rec_free_rcu(struct rcu_head *head)
+{
+	struct aor_rec *r = caa_container_of(head, struct aor_rec, rcu);
+
+	tdm_rcu_after_grace_period();
+	tsan_acquire(r);
+	rec_pool_free(r);
+}
+
+/* Unlink every record and retire it. Registered, online thread. */
+static void table_empty(struct bind_table *t)
+{
+	struct cds_lfht_iter it;
+	struct aor_rec *r;
+
+	cds_lfht_for_each_entry(t->ht, &it, r, node) {
+		if (cds_lfht_del(t->ht, &r->node) == 0)
+			call_rcu(&r->rcu, rec_free_rcu);
+	}
+}
+
+static void *table_empty_thread(void *arg)
+{
+	rcu_register_thread();
+	table_empty(arg);
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+/*
+ * Emptying the table walks it, which needs the read side (a concurrent
+ * shrink, triggered by our own deletions, frees bucket nodes after a grace
+ * period). cds_lfht_destroy() and rcu_barrier() need the opposite: a thread
+ * that is not in a read-side critical section, i.e. offline or unregistered
+ * under QSBR. So an online caller walks the table itself and then goes
+ * offline; any other caller (registered offline, or not registered, which
+ * QSBR cannot tell apart) has a short-lived registered thread do the walk.
+ */
+void bind_table_destroy(struct bind_table *t)
+{
+	bool online;
+
+	if (!t)
+		return;
+	online = rcu_read_ongoing();
+	if (online) {
+		table_empty(t);
+		tdm_rcu_thread_offline();
+	} else {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, table_empty_thread, t) != 0) {
+			/* Cannot walk safely: leave the records to their pools
+			 * (rec_pool_destroy() frees the slabs) and the table
+			 * structure to the process exit. */
+			free(t);
+			return;
+		}
+		pthread_join(th, NULL);
+	}
+	/* Hand every retired record back to its pool before returning. */
+	rcu_barrier();
+	cds_lfht_destroy(t->ht, NULL);
+	if (online)
+		rcu_thread_online();
+	free(t);
+}
+
+uint64_t bind_hash(const struct bind_table *t, tstr aor)
+{
+	static const unsigned char empty[1];
+	unsigned char out[SIPHASH_MAC_SIZE_8];
+	uint64_t h;
+
+	wc_SipHash(t->key, aor.len ? (const unsigned char *)aor.s : empty,
+		   aor.len, out, SIPHASH_MAC_SIZE_8);
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+static int aor_match(struct cds_lfht_node *node, const void *key)
+{
+	const struct aor_rec *r = caa_container_of(node, struct aor_rec, node);
+
+	tsan_acquire((void *)(uintptr_t)r);
+	return tstr_eq(aor_rec_key(r), *(const tstr *)key);
+}
+
+const struct aor_rec *bind_lookup(struct bind_table *t, tstr aor, uint64_t hash)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+	struct aor_rec *r;
+
+	cds_lfht_lookup(t->ht, hash, aor_match, &aor, &it);
+	node = cds_lfht_iter_get_node(&it);
+	if (!node)
+		return NULL;
+	r = caa_container_of(node, struct aor_rec, node);
+	tsan_acquire(r);
+	return r;
+}
+
+static int check_str(tstr s, uint64_t *size)
+{
+	if (s.len && !s.s)
+		return TDM_EMALFORMED;
+	if (s.len > UINT16_MAX)
+		return TDM_ETOOMANY;
+	*size += s.len;
+	return 0;
+}
+
+static char *put_str(struct aor_rec *r, char *p, tstr s, uint32_t *off, uint16_t *len)
+{
+	*off = (uint32_t)(p - (char *)r);
+	*len = (uint16_t)s.len;
+	if (s.len)
+		memcpy(p, s.s, s.len);
+	return p + s.len;
+}
+
+struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
+			      const struct binding_src *b, unsigned n, int *err)
+{
+	uint64_t size = sizeof(struct aor_rec);
+	struct aor_rec *r;
+	char *p;
+	int rc;
+
+	if (n == 0 || !b || aor.len == 0 || !aor.s) {
+		rc = TDM_EMALFORMED;
+		goto fail;
+	}
+	if (n > BIND_MAX_PER_REC || aor.len > UINT16_MAX) {
+		rc = TDM_ETOOMANY;
+		goto fail;
+	}
+	size += (uint64_t)n * sizeof(struct binding) + aor.len;
+	for (unsigned i = 0; i < n; i++) {
+		if ((rc = check_str(b[i].uri, &size)) < 0 ||
+		    (rc = check_str(b[i].call_id, &size)) < 0 ||
+		    (rc = check_str(b[i].instance, &size)) < 0 ||
+		    (rc = check_str(b[i].path, &size)) < 0 ||
+		    (rc = check_str(b[i].user_agent, &size)) < 0)
+			goto fail;
+	}
+	if (size > REC_POOL_MAX_SIZE) {
+		rc = TDM_ETOOMANY;
+		goto fail;
+	}
+	r = rec_pool_alloc(pool, size);
+	if (!r) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* Zero the fixed part so that padding never carries old bytes. */
+	memset(r, 0, sizeof(*r) + n * sizeof(struct binding));
+	r->hash = hash;
+	r->size = (uint32_t)size;
+	r->aor_len = (uint16_t)aor.len;
+	r->nbind = (uint16_t)n;
+	p = (char *)&r->b[n];
+	memcpy(p, aor.s, aor.len);
+	p += aor.len;
+	for (unsigned i = 0; i < n; i++) {
+		struct binding *d = &r->b[i];
+		const struct binding_src *s = &b[i];
+
+		d->expires_ms = s->expires_ms;
+		d->registered_ms = s->registered_ms;
+		d->cseq = s->cseq;
+		d->reg_id = s->reg_id;
+		d->q = s->q;
+		d->source = s->source;
+		p = put_str(r, p, s->uri, &d->uri_off, &d->uri_len);
+		p = put_str(r, p, s->call_id, &d->call_id_off, &d->call_id_len);
+		p = put_str(r, p, s->instance, &d->instance_off, &d->instance_len);
+		p = put_str(r, p, s->path, &d->path_off, &d->path_len);
+		p = put_str(r, p, s->user_agent, &d->user_agent_off, &d->user_agent_len);
+	}
+	if (err)
+		*err = 0;
+	return r;
+fail:
+	if (err)
+		*err = rc;
+	return NULL;
+}
+
+void aor_rec_discard(struct aor_rec *rec)
+{
+	rec_pool_free(rec);
+}
+
+void binding_to_src(const struct aor_rec *r, const struct binding *b,
+		    struct binding_src *out)
+{
+	out->uri = binding_uri(r, b);
+	out->call_id = binding_call_id(r, b);
+	out->instance = binding_instance(r, b);
+	out->path = binding_path(r, b);
+	out->user_agent = binding_user_agent(r, b);
+	out->expires_ms = b->expires_ms;
+	out->registered_ms = b->registered_ms;
+	out->cseq = b->cseq;
+	out->reg_id = b->reg_id;
+	out->q = b->q;
+	out->source = b->source;
+}
+
+int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec)
+{
+	struct aor_rec *o = (struct aor_rec *)(uintptr_t)old;
+	int rc;
+
+	if (!old && !rec)
+		return -EINVAL;
+	if (rec)
+		tsan_release(rec);
+	if (!old) {
+		tstr key = aor_rec_key(rec);
+		struct cds_lfht_node *n;
+
+		n = cds_lfht_add_unique(t->ht, rec->hash, aor_match, &key, &rec->node);
+		return n == &rec->node ? 0 : TDM_ERACE;
+	}
+	if (rec) {
+		/* An iterator positioned on old: replace fails with -ENOENT
+		 * when old has been removed (replaced or deleted) meanwhile,
+		 * and otherwise swaps atomically, retrying internally only if
+		 * old's successor changes. */
+		struct cds_lfht_iter it = {
+			.node = &o->node,
+			.next = rcu_dereference(o->node.next),
+		};
+		tstr key = aor_rec_key(rec);
+
+		rc = cds_lfht_replace(t->ht, &it, rec->hash, aor_match, &key, &rec->node);
+		if (rc == -ENOENT)
+			return TDM_ERACE;
+		if (rc < 0)
+			return rc;   /* -EINVAL: rec is not for old's AOR */
+	} else {
+		if (cds_lfht_del(t->ht, &o->node) < 0)
+			return TDM_ERACE;
+	}
+	call_rcu(&o->rcu, rec_free_rcu);
+	return 0;
+}
+
+int bind_foreach(struct bind_table *t,
+		 int (*cb)(const struct aor_rec *rec, void *arg), void *arg)
+{
+	struct cds_lfht_iter it;
+	struct aor_rec *r;
+
+	cds_lfht_for_each_entry(t->ht, &it, r, node) {
+		int rc;
+
+		tsan_acquire(r);
+		rc = cb(r, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+uint64_t bind_count(struct bind_table *t)
+{
+	long before, after;
+	unsigned long count;
+
+	cds_lfht_count_nodes(t->ht, &before, &count, &after);
+	return count;
+}
+
+struct sweep {
+	struct bind_table *t;
+	struct rec_pool *pool;
+	uint64_t now_ms;
+	uint64_t bindings;
+	uint64_t aors;
+	struct binding_src *scratch;   /* BIND_MAX_PER_REC entries */
+};
+
+/* Publish r without its expired bindings; on a lost race, start again from
+ * the record that won. */
+static int sweep_one(const struct aor_rec *r, void *arg)
+{
+	struct sweep *s = arg;
+
+	while (r) {
+		struct aor_rec *rec = NULL;
+		unsigned keep = 0;
+		int rc;
+
+		for (unsigned i = 0; i < r->nbind; i++)
+			if (r->b[i].expires_ms > s->now_ms)
+				keep++;
+		if (keep == r->nbind)
+			return 0;
+		if (keep) {
+			if (!s->scratch) {
+				s->scratch = malloc(BIND_MAX_PER_REC * sizeof(*s->scratch));
+				if (!s->scratch)
+					return 1;   /* next sweep will retry */
+			}
+			keep = 0;
+			for (unsigned i = 0; i < r->nbind; i++)
+				if (r->b[i].expires_ms > s->now_ms)
+					binding_to_src(r, &r->b[i], &s->scratch[keep++]);
+			rec = aor_rec_build(s->pool, aor_rec_key(r), r->hash,
+					    s->scratch, keep, NULL);
+			if (!rec)
+				return 0;   /* out of memory: next sweep */
+		}
+		rc = bind_publish(s->t, r, rec);
+		if (rc == 0) {
+			s->bindings += r->nbind - keep;
+			if (!rec)
+				s->aors++;
+			return 0;
+		}
+		aor_rec_discard(rec);
+		if (rc != TDM_ERACE)
+			return 0;
+		/* r stays readable until our next quiescent state. */
+		r = bind_lookup(s->t, aor_rec_key(r), r->hash);
+	}
+	return 0;
+}
+
+uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
+		    uint64_t *aors_removed)
+{
+	struct sweep s = { .t = t, .pool = pool, .now_ms = now_ms };
+
+	bind_foreach(t, sweep_one, &s);
+	free(s.scratch);
+	if (aors_removed)
+		*aors_removed = s.aors;
+	return s.bindings;
+}

@@ -106,6 +106,11 @@ void binding_to_src(const struct aor_rec *r, const struct binding *b,
 
 struct bind_table;
 
+/* The most bindings one record can hold: the record must fit the largest
+ * pool class. */
+#define BIND_MAX_PER_REC \
+	((REC_POOL_MAX_SIZE - sizeof(struct aor_rec)) / sizeof(struct binding))
+
 struct bind_table_params {
 	unsigned initial_buckets;   /* power of two; 0 picks a default */
 	const uint8_t *hash_key;    /* 16 bytes of SipHash key; NULL: random */
@@ -113,8 +118,13 @@ struct bind_table_params {
 
 struct bind_table *bind_table_create(const struct bind_table_params *p);
 
-/* Free the table and every record in it. No reader may be left; call
- * rcu_barrier() first if records were retired. NULL is a no-op. */
+/* Free the table and every record in it. No reader or writer may be left.
+ * Every record (those in the table and those retired earlier) is back in
+ * its pool when this returns: destroy waits with rcu_barrier() itself, so
+ * the pools can be destroyed right after. Callable from any thread that is
+ * not a call_rcu callback: registered online (it goes offline for the
+ * barrier and comes back), registered offline, or not registered. NULL is
+ * a no-op. */
 void bind_table_destroy(struct bind_table *t);
 
 /* Keyed hash of a canonical AOR (SipHash, so chains cannot be flooded). */
@@ -126,7 +136,11 @@ const struct aor_rec *bind_lookup(struct bind_table *t, tstr aor, uint64_t hash)
 /*
  * Build an unpublished record in pool (owner thread). Returns NULL when the
  * record would exceed REC_POOL_MAX_SIZE or a string exceeds 65535 bytes
- * (TDM_ETOOMANY) or memory is exhausted; *err says which when not NULL.
+ * (TDM_ETOOMANY) or memory is exhausted (-ENOMEM); *err says which when not
+ * NULL. A record holds at least one binding: n == 0, an empty AOR, or a
+ * string with a length but no pointer gives TDM_EMALFORMED (an AOR without
+ * bindings is deleted, not stored empty). At most BIND_MAX_PER_REC bindings
+ * fit in one record.
  */
 struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
 			      const struct binding_src *b, unsigned n, int *err);
@@ -140,7 +154,11 @@ void aor_rec_discard(struct aor_rec *rec);
  *   old != NULL, rec != NULL: replace; TDM_ERACE if old is no longer current.
  *   old != NULL, rec == NULL: delete; TDM_ERACE if old is no longer current.
  * On success returns 0 and old is retired (freed after a grace period).
- * On TDM_ERACE the caller still owns rec.
+ * On TDM_ERACE the caller still owns rec. -EINVAL when both are NULL or
+ * rec is not for old's AOR (a different hash or key); the caller still
+ * owns rec.
+ * "old is current" is decided by the same atomic step that publishes, so
+ * of two writers that built from the same old record exactly one wins.
  */
 int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec);
 
@@ -157,7 +175,8 @@ uint64_t bind_count(struct bind_table *t);
  * expires_ms <= now_ms, publish a record without those bindings (or delete
  * the record when none is left), retrying on TDM_ERACE. Returns the number
  * of bindings removed; *aors_removed (if not NULL) gets the number of
- * records deleted.
+ * records deleted. Records are built in pool (the caller's own). The walk
+ * is one read-side critical section: grace periods wait for it to end.
  */
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed);

@@ -1,2 +1,270 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * Digest authentication: HA1, responses and stateless nonces.
+ * See digest.h for the nonce format and the rules.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/md5.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include "digest.h"
+#include "err.h"
+
+#define NONCE_TIME_HEX 16
+#define NONCE_MAC_BYTES 16
+/* A nonce from further in the future than this is not trusted. */
+#define NONCE_FUTURE_SLACK_S 60
+
+struct hash_ctx {
+	enum digest_alg alg;
+	union {
+		wc_Md5 md5;
+		wc_Sha256 sha256;
+	} u;
+};
+
+static void hash_init(struct hash_ctx *h, enum digest_alg alg)
+{
+	h->alg = alg;
+	if (alg == DIGEST_MD5)
+		wc_InitMd5(&h->u.md5);
+	else
+		wc_InitSha256(&h->u.sha256);
+}
+
+static void hash_update(struct hash_ctx *h, const void *data, size_t len)
+{
+	if (len == 0)
+		return;
+	if (h->alg == DIGEST_MD5)
+		wc_Md5Update(&h->u.md5, data, (word32)len);
+	else
+		wc_Sha256Update(&h->u.sha256, data, (word32)len);
+}
+
+static void hash_update_t(struct hash_ctx *h, tstr t)
+{
+	hash_update(h, t.s, t.len);
+}
+
+static void hash_colon(struct hash_ctx *h)
+{
+	hash_update(h, ":", 1);
+}
+
+static void hash_final(struct hash_ctx *h, uint8_t *out)
+{
+	if (h->alg == DIGEST_MD5) {
+		wc_Md5Final(&h->u.md5, out);
+		wc_Md5Free(&h->u.md5);
+	} else {
+		wc_Sha256Final(&h->u.sha256, out);
+		wc_Sha256Free(&h->u.sha256);
+	}
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+static void to_hex(const uint8_t *in, unsigned n, char *out)
+{
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = hexdig[in[i] >> 4];
+		out[2 * i + 1] = hexdig[in[i] & 15];
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = ascii_lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode exactly n bytes of hex (either case). */
+static bool from_hex(tstr in, uint8_t *out, unsigned n)
+{
+	if (in.len != 2 * n)
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		int hi = hexval(in.s[2 * i]), lo = hexval(in.s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+/* Compare without leaking where the first difference is. */
+static bool equal_ct(const uint8_t *a, const uint8_t *b, unsigned n)
+{
+	uint8_t d = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+unsigned digest_hash_len(enum digest_alg alg)
+{
+	return alg == DIGEST_MD5 ? 16 : 32;
+}
+
+const char *digest_alg_name(enum digest_alg alg)
+{
+	return alg == DIGEST_MD5 ? "MD5" : "SHA-256";
+}
+
+int digest_alg_parse(tstr name, enum digest_alg *out)
+{
+	if (name.len == 0 || tstr_caseeq_lit(name, "MD5")) {
+		*out = DIGEST_MD5;
+		return 0;
+	}
+	if (tstr_caseeq_lit(name, "SHA-256")) {
+		*out = DIGEST_SHA256;
+		return 0;
+	}
+	return TDM_ENOTFOUND;
+}
+
+void digest_ha1(enum digest_alg alg, tstr username, tstr realm, tstr password,
+		uint8_t *out)
+{
+	struct hash_ctx h;
+
+	hash_init(&h, alg);
+	hash_update_t(&h, username);
+	hash_colon(&h);
+	hash_update_t(&h, realm);
+	hash_colon(&h);
+	hash_update_t(&h, password);
+	hash_final(&h, out);
+}
+
+static void nonce_mac(const struct nonce_key *k, const uint8_t when[8], tstr call_id,
+		      uint8_t mac[WC_SHA256_DIGEST_SIZE])
+{
+	Hmac hmac;
+
+	wc_HmacInit(&hmac, NULL, INVALID_DEVID);
+	wc_HmacSetKey(&hmac, WC_SHA256, k->key, sizeof(k->key));
+	wc_HmacUpdate(&hmac, when, 8);
+	if (call_id.len)
+		wc_HmacUpdate(&hmac, (const byte *)call_id.s, call_id.len);
+	wc_HmacFinal(&hmac, mac);
+	wc_HmacFree(&hmac);
+}
+
+static void put_be64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+void digest_nonce_make(const struct nonce_key *k, int64_t now_s, tstr call_id,
+		       char out[DIGEST_NONCE_LEN])
+{
+	uint8_t when[8], mac[WC_SHA256_DIGEST_SIZE];
+
+	put_be64(when, (uint64_t)now_s);
+	nonce_mac(k, when, call_id, mac);
+	to_hex(when, 8, out);
+	to_hex(mac, NONCE_MAC_BYTES, out + NONCE_TIME_HEX);
+}
+
+int digest_nonce_check(const struct nonce_key *k, tstr nonce, tstr call_id,
+		       int64_t now_s, uint32_t lifetime_s)
+{
+	uint8_t when[8], got[NONCE_MAC_BYTES], mac[WC_SHA256_DIGEST_SIZE];
+	int64_t issued = 0;
+
+	if (nonce.len != DIGEST_NONCE_LEN ||
+	    !from_hex(tstr_sub(nonce, 0, NONCE_TIME_HEX), when, 8) ||
+	    !from_hex(tstr_sub(nonce, NONCE_TIME_HEX, 2 * NONCE_MAC_BYTES), got,
+		      NONCE_MAC_BYTES))
+		return TDM_EAUTH;
+
+	nonce_mac(k, when, call_id, mac);
+	if (!equal_ct(got, mac, NONCE_MAC_BYTES))
+		return TDM_EAUTH;
+
+	for (int i = 0; i < 8; i++)
+		issued = (int64_t)((uint64_t)issued << 8 | when[i]);
+	if (issued > now_s + NONCE_FUTURE_SLACK_S)
+		return TDM_ESTALE;
+	if (now_s - issued > (int64_t)lifetime_s)
+		return TDM_ESTALE;
+	return 0;
+}
+
+/* The response for qop=auth (or no qop): both hashes as lower-case hex. */
+static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr method,
+			     tstr uri, tstr nonce, tstr nc, tstr cnonce, tstr qop,
+			     uint8_t *out)
+{
+	unsigned n = digest_hash_len(alg);
+	uint8_t ha2[32];
+	char hex[64];
+	struct hash_ctx h;
+
+	hash_init(&h, alg);
+	hash_update_t(&h, method);
+	hash_colon(&h);
+	hash_update_t(&h, uri);
+	hash_final(&h, ha2);
+
+	hash_init(&h, alg);
+	to_hex(ha1, n, hex);
+	hash_update(&h, hex, 2 * n);
+	hash_colon(&h);
+	hash_update_t(&h, nonce);
+	hash_colon(&h);
+	if (qop.len) {
+		hash_update_t(&h, nc);
+		hash_colon(&h);
+		hash_update_t(&h, cnonce);
+		hash_colon(&h);
+		hash_update_t(&h, qop);
+		hash_colon(&h);
+	}
+	to_hex(ha2, n, hex);
+	hash_update(&h, hex, 2 * n);
+	hash_final(&h, out);
+}
+
+int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
+		  const uint8_t *ha1, tstr method)
+{
+	unsigned n = digest_hash_len(alg);
+	uint8_t want[32], got[32];
+
+	if (cred->qop.len) {
+		/* We offer qop="auth" only; auth-int would need the body hash. */
+		if (!tstr_caseeq_lit(cred->qop, "auth"))
+			return TDM_EAUTH;
+		if (cred->nc.len == 0 || cred->cnonce.len == 0)
+			return TDM_EAUTH;
+	}
+	if (!from_hex(cred->response, got, n))
+		return TDM_EAUTH;
+	compute_response(alg, ha1, method, cred->uri, cred->nonce, cred->nc, cred->cnonce,
+			 cred->qop, want);
+	return equal_ct(got, want, n) ? 0 : TDM_EAUTH;
+}
+
+void digest_response(enum digest_alg alg, const uint8_t *ha1, tstr method, tstr uri,
+		     tstr nonce, tstr nc, tstr cnonce, tstr qop, char *out)
+{
+	unsigned n = digest_hash_len(alg);
+	uint8_t resp[32];
+
+	compute_response(alg, ha1, method, uri, nonce, nc, cnonce, qop, resp);
+	to_hex(resp, n, out);
+	out[2 * n] = '\0';
+}

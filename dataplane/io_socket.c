@@ -1,2 +1,448 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * The kernel socket back end.
+ *
+ * Every worker has its own UDP socket per listen address, all bound with
+ * SO_REUSEPORT so that the kernel spreads the flows over the workers (by
+ * hash of the 4-tuple: a phone keeps talking to the same worker). A worker
+ * reads a burst with recvmmsg(MSG_DONTWAIT) from each of its sockets in
+ * turn, runs the pipeline over the burst, and sends the replies with one
+ * sendmmsg. When every socket is empty it goes RCU-offline and sleeps in
+ * poll() until a datagram or the stop signal arrives.
+ *
+ * Sockets bound to a wildcard address learn each datagram's destination
+ * address (IP_PKTINFO / IPV6_RECVPKTINFO) and answer from it, so replies
+ * leave from the address the phone sent to even on multi-homed hosts.
+ *
+ * Before the reuseport group is created, each address is bound once without
+ * SO_REUSEPORT: if anyone holds the port (even another tandemd with
+ * SO_REUSEPORT), that bind fails and start-up reports the port in use,
+ * instead of silently sharing the traffic.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <urcu-qsbr.h>
+
+#include "io.h"
+
+#define IO_BURST 32
+#define IO_RX_MAX 65536            /* largest UDP payload, rounded up */
+#define IO_RCVBUF (4 << 20)
+#define IO_MAX_LISTEN 16
+#define IO_CMSG_SPACE 64
+
+struct io_worker {
+	struct dp_worker dp;             /* first: aligned, hot */
+	struct io *io;
+	unsigned index;
+	int cpu;                         /* -1: not pinned */
+	int fds[IO_MAX_LISTEN];
+	pthread_t thread;
+	bool started;
+
+	/* Burst state: the sockets' buffers, owned by this worker only. */
+	struct mmsghdr rx[IO_BURST];
+	struct iovec rx_iov[IO_BURST];
+	union tdm_addr rx_name[IO_BURST];
+	uint8_t rx_cmsg[IO_BURST][IO_CMSG_SPACE];
+	struct mmsghdr tx[IO_BURST];
+	struct iovec tx_iov[IO_BURST];
+	union tdm_addr tx_name[IO_BURST];
+	uint8_t tx_cmsg[IO_BURST][IO_CMSG_SPACE];
+	struct dp_reply replies[IO_BURST];
+	char *rx_buf;                    /* IO_BURST * IO_RX_MAX */
+	char *tx_buf;                    /* IO_BURST * DP_REPLY_MAX */
+};
+
+struct io {
+	unsigned nworkers;
+	unsigned nlisten;
+	union tdm_addr listen[IO_MAX_LISTEN];
+	bool wildcard[IO_MAX_LISTEN];
+	int stop_fd;
+	atomic_bool stop;
+	struct io_worker *workers;       /* nworkers, cache-aligned */
+};
+
+static int errf(char *err, size_t cap, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int errf(char *err, size_t cap, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && cap) {
+		va_start(ap, fmt);
+		vsnprintf(err, cap, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static int open_socket(const union tdm_addr *a, bool reuseport, bool pktinfo,
+		       char *err, size_t cap)
+{
+	char name[TDM_ADDR_STRLEN];
+	int one = 1, size = IO_RCVBUF;
+	int fd, rc;
+
+	addr_format(a, name, sizeof(name));
+	fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return errf(err, cap, -errno, "%s: cannot create a socket: %s", name,
+			    strerror(errno));
+	if (a->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		close(fd);
+		return errf(err, cap, rc, "%s: SO_REUSEPORT: %s", name, strerror(-rc));
+	}
+	if (pktinfo) {
+		if (a->sa.sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
+	/* Best effort: a bigger queue absorbs bursts of REGISTERs. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (bind(fd, &a->sa, addr_len(a)) < 0) {
+		rc = -errno;
+		close(fd);
+		if (rc == -EADDRINUSE)
+			return errf(err, cap, rc, "%s: address already in use (another SIP "
+				    "server is listening there)", name);
+		if (rc == -EADDRNOTAVAIL)
+			return errf(err, cap, rc, "%s: no such local address", name);
+		if (rc == -EACCES)
+			return errf(err, cap, rc, "%s: permission denied", name);
+		return errf(err, cap, rc, "%s: cannot bind: %s", name, strerror(-rc));
+	}
+	return fd;
+}
+
+/* Fill in the port the kernel picked for a listen address with port 0
+ * (used by tests), from the probe socket. */
+static void learn_port(int fd, union tdm_addr *a)
+{
+	union tdm_addr bound;
+	socklen_t len = sizeof(bound);
+
+	if (addr_port(a) == 0 && getsockname(fd, &bound.sa, &len) == 0)
+		addr_set_port(a, addr_port(&bound));
+}
+
+int io_create(const struct io_params *p, struct io **out, char *err, size_t cap)
+{
+	struct io *io;
+	int rc;
+
+	*out = NULL;
+	if (p->backend != IO_BACKEND_SOCKET)
+		return errf(err, cap, -ENOTSUP, "io.mode = dpdk: this build has no DPDK "
+			    "back end");
+	if (p->nlisten == 0 || p->nlisten > IO_MAX_LISTEN)
+		return errf(err, cap, -EINVAL, "between 1 and %d listen addresses needed",
+			    IO_MAX_LISTEN);
+	if (p->workers == 0)
+		return errf(err, cap, -EINVAL, "at least one worker needed");
+
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return errf(err, cap, -ENOMEM, "out of memory");
+	io->nworkers = p->workers;
+	io->nlisten = p->nlisten;
+	io->stop_fd = -1;
+	memcpy(io->listen, p->listen, p->nlisten * sizeof(p->listen[0]));
+	for (unsigned l = 0; l < p->nlisten; l++)
+		io->wildcard[l] = addr_is_any(&io->listen[l]);
+
+	io->workers = aligned_alloc(64, sizeof(struct io_worker) * p->workers);
+	if (!io->workers) {
+		free(io);
+		return errf(err, cap, -ENOMEM, "out of memory");
+	}
+	memset(io->workers, 0, sizeof(struct io_worker) * p->workers);
+	for (unsigned i = 0; i < p->workers; i++)
+		for (unsigned l = 0; l < IO_MAX_LISTEN; l++)
+			io->workers[i].fds[l] = -1;
+
+	io->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io->stop_fd < 0) {
+		rc = errf(err, cap, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+
+	/* The probe: fails if anybody at all holds the address. */
+	for (unsigned l = 0; l < p->nlisten; l++) {
+		int fd = open_socket(&io->listen[l], false, false, err, cap);
+		if (fd < 0) {
+			rc = fd;
+			goto fail;
+		}
+		learn_port(fd, &io->listen[l]);
+		close(fd);
+	}
+
+	for (unsigned i = 0; i < p->workers; i++) {
+		struct io_worker *iw = &io->workers[i];
+
+		iw->io = io;
+		iw->index = i;
+		iw->cpu = p->ncpus ? (int)p->cpus[i % p->ncpus] : -2;
+		for (unsigned l = 0; l < p->nlisten; l++) {
+			iw->fds[l] = open_socket(&io->listen[l], true, io->wildcard[l], err, cap);
+			if (iw->fds[l] < 0) {
+				rc = iw->fds[l];
+				goto fail;
+			}
+		}
+		iw->rx_buf = malloc((size_t)IO_BURST * IO_RX_MAX);
+		iw->tx_buf = malloc((size_t)IO_BURST * DP_REPLY_MAX);
+		if (!iw->rx_buf || !iw->tx_buf) {
+			rc = errf(err, cap, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		dp_worker_init(&iw->dp, i, p->shared, p->pools[i]);
+	}
+	*out = io;
+	return 0;
+fail:
+	io_destroy(io);
+	return rc;
+}
+
+static void pin(struct io_worker *iw)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	int cpu = iw->cpu;
+
+	if (cpu == -2)  /* default: leave CPU 0 to the control thread */
+		cpu = ncpu > 1 ? (int)(1 + iw->index % (unsigned)(ncpu - 1)) : 0;
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	/* Best effort: a CPU outside our cpuset just leaves the thread
+	 * floating; the control thread reports where workers run. */
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* The local address a datagram was sent to, from IP_PKTINFO. */
+static void set_reply_source(struct msghdr *rx, struct msghdr *tx, uint8_t *cbuf)
+{
+	struct cmsghdr *c;
+
+	tx->msg_control = NULL;
+	tx->msg_controllen = 0;
+	for (c = CMSG_FIRSTHDR(rx); c; c = CMSG_NXTHDR(rx, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			struct in_pktinfo out = { .ipi_spec_dst = pi.ipi_addr };
+			tx->msg_control = cbuf;
+			tx->msg_controllen = CMSG_SPACE(sizeof(out));
+			struct cmsghdr *t = CMSG_FIRSTHDR(tx);
+			t->cmsg_level = IPPROTO_IP;
+			t->cmsg_type = IP_PKTINFO;
+			t->cmsg_len = CMSG_LEN(sizeof(out));
+			memcpy(CMSG_DATA(t), &out, sizeof(out));
+			return;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			struct in6_pktinfo out = { .ipi6_addr = pi.ipi6_addr };
+			tx->msg_control = cbuf;
+			tx->msg_controllen = CMSG_SPACE(sizeof(out));
+			struct cmsghdr *t = CMSG_FIRSTHDR(tx);
+			t->cmsg_level = IPPROTO_IPV6;
+			t->cmsg_type = IPV6_PKTINFO;
+			t->cmsg_len = CMSG_LEN(sizeof(out));
+			memcpy(CMSG_DATA(t), &out, sizeof(out));
+			return;
+		}
+	}
+}
+
+/* Receive and answer one burst from socket l. Returns the datagrams read. */
+static int service(struct io_worker *iw, unsigned l)
+{
+	struct dp_worker *w = &iw->dp;
+	bool wildcard = iw->io->wildcard[l];
+	int fd = iw->fds[l];
+	unsigned k = 0;
+	int n;
+
+	for (unsigned i = 0; i < IO_BURST; i++) {
+		iw->rx_iov[i] = (struct iovec){ iw->rx_buf + (size_t)i * IO_RX_MAX, IO_RX_MAX };
+		iw->rx[i].msg_hdr = (struct msghdr){
+			.msg_name = &iw->rx_name[i],
+			.msg_namelen = sizeof(iw->rx_name[i]),
+			.msg_iov = &iw->rx_iov[i],
+			.msg_iovlen = 1,
+			.msg_control = wildcard ? iw->rx_cmsg[i] : NULL,
+			.msg_controllen = wildcard ? IO_CMSG_SPACE : 0,
+		};
+	}
+	n = recvmmsg(fd, iw->rx, IO_BURST, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return 0;
+
+	dp_burst_begin(w);
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &iw->rx[i].msg_hdr;
+		struct dp_reply *rep = &iw->replies[k];
+
+		if (h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			dp_count(&w->ctr, DP_CTR_rx_datagrams);
+			dp_count(&w->ctr, DP_CTR_drop_malformed);
+			continue;
+		}
+		struct dp_datagram dg = {
+			.data = iw->rx_iov[i].iov_base,
+			.len = iw->rx[i].msg_len,
+			.src = iw->rx_name[i],
+			.local = (uint16_t)l,
+		};
+		rep->data = iw->tx_buf + (size_t)k * DP_REPLY_MAX;
+		rep->cap = DP_REPLY_MAX;
+		if (!dp_process(w, &dg, rep) || rep->len == 0)
+			continue;
+
+		iw->tx_name[k] = rep->dst;
+		iw->tx_iov[k] = (struct iovec){ rep->data, rep->len };
+		iw->tx[k].msg_hdr = (struct msghdr){
+			.msg_name = &iw->tx_name[k],
+			.msg_namelen = addr_len(&rep->dst),
+			.msg_iov = &iw->tx_iov[k],
+			.msg_iovlen = 1,
+		};
+		if (wildcard)
+			set_reply_source(h, &iw->tx[k].msg_hdr, iw->tx_cmsg[k]);
+		k++;
+	}
+
+	for (unsigned sent = 0; sent < k;) {
+		int r = sendmmsg(fd, iw->tx + sent, k - sent, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* This datagram cannot go (no route, bad address):
+			 * count it and carry on with the rest. */
+			dp_count(&w->ctr, DP_CTR_tx_errors);
+			sent++;
+			continue;
+		}
+		sent += (unsigned)r;
+	}
+	return n;
+}
+
+static void *worker_main(void *arg)
+{
+	struct io_worker *iw = arg;
+	struct io *io = iw->io;
+	struct pollfd pfd[IO_MAX_LISTEN + 1];
+	unsigned nl = io->nlisten;
+
+	pin(iw);
+	rcu_register_thread();
+
+	for (unsigned l = 0; l < nl; l++)
+		pfd[l] = (struct pollfd){ .fd = iw->fds[l], .events = POLLIN };
+	pfd[nl] = (struct pollfd){ .fd = io->stop_fd, .events = POLLIN };
+
+	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
+		int got = 0;
+
+		for (unsigned l = 0; l < nl; l++)
+			got += service(iw, l);
+		rcu_quiescent_state();
+		if (got)
+			continue;
+
+		/* Idle: sleep offline so that grace periods need not wait. */
+		rcu_thread_offline();
+		poll(pfd, nl + 1, -1);
+		rcu_thread_online();
+	}
+
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int io_start(struct io *io, char *err, size_t cap)
+{
+	for (unsigned i = 0; i < io->nworkers; i++) {
+		struct io_worker *iw = &io->workers[i];
+		int rc = pthread_create(&iw->thread, NULL, worker_main, iw);
+
+		if (rc != 0) {
+			io_stop(io);
+			return errf(err, cap, -rc, "cannot start worker %u: %s", i, strerror(rc));
+		}
+		iw->started = true;
+	}
+	return 0;
+}
+
+void io_stop(struct io *io)
+{
+	uint64_t one = 1;
+
+	atomic_store(&io->stop, true);
+	if (io->stop_fd >= 0 && write(io->stop_fd, &one, sizeof(one)) < 0) {
+		/* Counter saturated: the workers are woken anyway. */
+	}
+	for (unsigned i = 0; i < io->nworkers; i++) {
+		if (io->workers[i].started) {
+			pthread_join(io->workers[i].thread, NULL);
+			io->workers[i].started = false;
+		}
+	}
+}
+
+void io_destroy(struct io *io)
+{
+	if (!io)
+		return;
+	if (io->workers) {
+		io_stop(io);
+		for (unsigned i = 0; i < io->nworkers; i++) {
+			struct io_worker *iw = &io->workers[i];
+			for (unsigned l = 0; l < IO_MAX_LISTEN; l++)
+				if (iw->fds[l] >= 0)
+					close(iw->fds[l]);
+			free(iw->rx_buf);
+			free(iw->tx_buf);
+		}
+	}
+	if (io->stop_fd >= 0)
+		close(io->stop_fd);
+	free(io->workers);
+	free(io);
+}
+
+unsigned io_nworkers(const struct io *io)
+{
+	return io->nworkers;
+}
+
+const struct dp_worker *io_worker(const struct io *io, unsigned i)
+{
+	return &io->workers[i].dp;
+}

@@ -1,2 +1,373 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * The pipeline: parse a datagram, decide what it is, hand it to the
+ * registrar or the redirect server, or answer it here (OPTIONS to the node,
+ * 400/420/481/501/505), and build the reply in the back end's buffer.
+ *
+ * What gets an answer (DESIGN.md §2):
+ *   - responses: never answered, counted;
+ *   - a datagram of only CRLFs: a keep-alive, absorbed;
+ *   - malformed requests: 400 with the parser's reason when the top Via
+ *     can be decoded, otherwise dropped and counted;
+ *   - ACK: absorbed (our final responses are sent statelessly);
+ *   - other SIP versions: 505; unsupported Require: 420; unknown methods:
+ *     501; CANCEL and requests inside a dialog (To tag): 481;
+ *   - REGISTER: the registrar; OPTIONS without a user part: 200;
+ *     everything else: the redirect server.
+ */
+#include <time.h>
+
+#include <urcu-qsbr.h>
+
+#include "dp_internal.h"
+#include "err.h"
+
+void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
+		    struct rec_pool *pool)
+{
+	memset(&w->ctr, 0, sizeof(w->ctr));
+	w->id = id;
+	w->shared = shared;
+	w->pool = pool;
+	w->date_s = -1;
+	w->msg.nhdrs = 0;
+	dp_burst_begin(w);
+}
+
+/* RFC 3261 §20.17 / RFC 1123 date, always GMT. */
+static void format_date(int64_t now_s, char *out, size_t cap)
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = (time_t)now_s;
+	struct tm tm;
+	struct wbuf wb;
+
+	gmtime_r(&t, &tm);
+	wbuf_init(&wb, out, cap - 1);
+	wbuf_put(&wb, days[tm.tm_wday], 3);
+	WBUF_LIT(&wb, ", ");
+	wbuf_putc(&wb, (char)('0' + tm.tm_mday / 10));
+	wbuf_putc(&wb, (char)('0' + tm.tm_mday % 10));
+	wbuf_putc(&wb, ' ');
+	wbuf_put(&wb, months[tm.tm_mon], 3);
+	wbuf_putc(&wb, ' ');
+	wbuf_putu(&wb, (uint64_t)tm.tm_year + 1900);
+	wbuf_putc(&wb, ' ');
+	wbuf_putc(&wb, (char)('0' + tm.tm_hour / 10));
+	wbuf_putc(&wb, (char)('0' + tm.tm_hour % 10));
+	wbuf_putc(&wb, ':');
+	wbuf_putc(&wb, (char)('0' + tm.tm_min / 10));
+	wbuf_putc(&wb, (char)('0' + tm.tm_min % 10));
+	wbuf_putc(&wb, ':');
+	wbuf_putc(&wb, (char)('0' + tm.tm_sec / 10));
+	wbuf_putc(&wb, (char)('0' + tm.tm_sec % 10));
+	WBUF_LIT(&wb, " GMT");
+	*wb.p = '\0';
+}
+
+void dp_burst_begin(struct dp_worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	w->now_s = ts.tv_sec;
+	if (w->now_s != w->date_s) {
+		format_date(w->now_s, w->date, sizeof(w->date));
+		w->date_s = w->now_s;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Replies */
+
+void dp_reply_start(struct dp_req *r, unsigned code, const char *reason)
+{
+	const char *tag = NULL;
+
+	r->code = code;
+	wbuf_init(&r->wb, r->out->data, r->out->cap);
+	/* §8.2.6.2: a final response to a request without a To tag gets
+	 * one; the same one for every retransmission. */
+	if (r->m->to.tag.len == 0 && code >= 200) {
+		sip_reply_to_tag(r->w->shared->tag_key, r->m, r->to_tag);
+		r->to_tag[SIP_TO_TAG_LEN] = '\0';
+		tag = r->to_tag;
+	}
+	sip_reply_begin(&r->wb, r->m, code, reason, &r->in->src, tag);
+}
+
+bool dp_reply_finish(struct dp_req *r)
+{
+	struct dp_worker *w = r->w;
+
+	sip_reply_end(&r->wb, r->s ? r->s->server : NULL);
+	if (r->wb.overflow) {
+		/* Too many bindings or too long a request to echo: say so in a
+		 * response that fits. */
+		dp_count(&w->ctr, DP_CTR_tx_too_big);
+		r->code = 500;
+		wbuf_init(&r->wb, r->out->data, r->out->cap);
+		sip_reply_begin(&r->wb, r->m, 500, "Response Too Large", &r->in->src,
+				r->to_tag[0] ? r->to_tag : NULL);
+		sip_reply_end(&r->wb, NULL);
+		if (r->wb.overflow) {
+			dp_count(&w->ctr, DP_CTR_tx_errors);
+			r->out->len = 0;
+			return false;
+		}
+	}
+	r->out->len = (uint32_t)wbuf_len(&r->wb);
+	dp_count(&w->ctr, DP_CTR_tx_responses);
+	switch (r->code / 100) {
+	case 2: dp_count(&w->ctr, DP_CTR_resp_2xx); break;
+	case 3: dp_count(&w->ctr, DP_CTR_resp_3xx); break;
+	case 4: dp_count(&w->ctr, DP_CTR_resp_4xx); break;
+	case 5: dp_count(&w->ctr, DP_CTR_resp_5xx); break;
+	default: dp_count(&w->ctr, DP_CTR_resp_6xx); break;
+	}
+	return true;
+}
+
+bool dp_reply_simple(struct dp_req *r, unsigned code, const char *reason)
+{
+	dp_reply_start(r, code, reason);
+	return dp_reply_finish(r);
+}
+
+void dp_put_q(struct wbuf *wb, uint16_t q)
+{
+	if (q == BINDING_Q_NONE)
+		return;
+	WBUF_LIT(wb, ";q=");
+	wbuf_putu(wb, q / 1000);
+	wbuf_putc(wb, '.');
+	wbuf_putc(wb, (char)('0' + q / 100 % 10));
+	wbuf_putc(wb, (char)('0' + q / 10 % 10));
+	wbuf_putc(wb, (char)('0' + q % 10));
+}
+
+/* ---------------------------------------------------------------- */
+/* Domains and AORs */
+
+bool dp_host_served(const struct dp_settings *s, tstr host)
+{
+	union tdm_addr a;
+
+	if (s->domain[0] == '\0')
+		return true;
+	if (tstr_caseeq_lit(host, s->domain))
+		return true;
+	for (unsigned i = 0; i < s->naliases; i++)
+		if (tstr_caseeq_lit(host, s->aliases[i]))
+			return true;
+	if (s->naddrs && addr_parse_ip(host.s, host.len, &a) == 0)
+		for (unsigned i = 0; i < s->naddrs; i++)
+			if (addr_ip_equal(&a, &s->addrs[i]))
+				return true;
+	return false;
+}
+
+int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
+		   const struct sip_uri *u, const struct user **user)
+{
+	char *aor = w->aor;
+	const uint32_t cap = sizeof(w->aor);
+	const struct user *usr = NULL;
+	struct users *users;
+	uint32_t scheme_len = u->scheme == SIP_URI_SIPS ? 5 : 4;
+	int32_t at = -1;
+	int n;
+
+	*user = NULL;
+	if (u->user.len == 0)
+		return TDM_EMALFORMED;
+	n = sip_aor_canon(u, aor, cap);
+	if (n < 0)
+		return TDM_EMALFORMED;
+	for (int i = n - 1; i >= (int)scheme_len; i--) {
+		if (aor[i] == '@') {
+			at = i;
+			break;
+		}
+	}
+	if (at < (int32_t)scheme_len)
+		return TDM_EMALFORMED;
+
+	tstr user_part = tstr_make(aor + scheme_len, (uint32_t)at - scheme_len);
+	tstr host = tstr_make(aor + at + 1, (uint32_t)(n - at - 1));
+	if (!dp_host_served(s, host))
+		return TDM_ENOTFOUND;
+
+	users = rcu_dereference(w->shared->users);
+	if (users)
+		usr = users_find(users, user_part);
+	*user = usr;
+
+	bool new_host = s->domain[0] && !tstr_eq(host, tstr_cstr(s->domain));
+	bool new_user = usr && !tstr_eq(user_part, tstr_cstr(usr->name));
+	if (!new_host && !new_user)
+		return n;
+
+	/* Rewrite as scheme ":" user "@" domain. */
+	char tmp[sizeof(w->aor)];
+	struct wbuf wb;
+
+	wbuf_init(&wb, tmp, sizeof(tmp));
+	wbuf_put(&wb, aor, scheme_len);
+	if (new_user)
+		wbuf_puts(&wb, usr->name);
+	else
+		wbuf_putt(&wb, user_part);
+	wbuf_putc(&wb, '@');
+	if (new_host)
+		wbuf_puts(&wb, s->domain);
+	else
+		wbuf_putt(&wb, host);
+	if (wb.overflow)
+		return TDM_EMALFORMED;
+	memcpy(aor, tmp, wbuf_len(&wb));
+	return (int)wbuf_len(&wb);
+}
+
+/* ---------------------------------------------------------------- */
+
+/* 420 when Require lists a tag we do not support (§8.2.2.3). */
+static bool check_require(struct dp_req *r, bool *replied)
+{
+	const struct sip_header *h;
+	bool bad = false;
+
+	*replied = false;
+	for (h = sip_header_first(r->m, SIP_HDR_REQUIRE); h; h = sip_header_next(r->m, h)) {
+		uint32_t pos = 0;
+		tstr tag;
+
+		while (sip_list_next(h->value, &pos, &tag)) {
+			if (tstr_caseeq_lit(tag, "path"))
+				continue;
+			if (!bad) {
+				dp_reply_start(r, 420, NULL);
+				WBUF_LIT(&r->wb, "Unsupported: ");
+				bad = true;
+			} else {
+				WBUF_LIT(&r->wb, ", ");
+			}
+			wbuf_putt(&r->wb, tag);
+		}
+	}
+	if (!bad)
+		return true;
+	WBUF_LIT(&r->wb, "\r\n");
+	dp_count(&r->w->ctr, DP_CTR_req_bad_extension);
+	*replied = dp_reply_finish(r);
+	return false;
+}
+
+static bool options_self(struct dp_req *r, bool *replied)
+{
+	struct sip_uri ruri;
+
+	*replied = false;
+	if (sip_uri_parse(r->m->ruri, &ruri) < 0 || ruri.user.len)
+		return false;
+	if (ruri.scheme != SIP_URI_SIP && ruri.scheme != SIP_URI_SIPS)
+		return false;
+	if (!dp_host_served(r->s, ruri.host)) {
+		*replied = dp_reply_simple(r, 404, "Domain Not Served");
+		return true;
+	}
+	dp_reply_start(r, 200, NULL);
+	WBUF_LIT(&r->wb, "Allow: " DP_ALLOW "\r\n");
+	WBUF_LIT(&r->wb, "Supported: " DP_SUPPORTED "\r\n");
+	WBUF_LIT(&r->wb, "Accept: application/sdp\r\n");
+	*replied = dp_reply_finish(r);
+	return true;
+}
+
+static void count_method(struct dp_worker *w, enum sip_method m)
+{
+	switch (m) {
+	case SIP_REGISTER: dp_count(&w->ctr, DP_CTR_req_register); break;
+	case SIP_INVITE: dp_count(&w->ctr, DP_CTR_req_invite); break;
+	case SIP_OPTIONS: dp_count(&w->ctr, DP_CTR_req_options); break;
+	case SIP_ACK: dp_count(&w->ctr, DP_CTR_req_ack); break;
+	case SIP_CANCEL: dp_count(&w->ctr, DP_CTR_req_cancel); break;
+	case SIP_METHOD_UNKNOWN: dp_count(&w->ctr, DP_CTR_req_unknown); break;
+	default: dp_count(&w->ctr, DP_CTR_req_other); break;
+	}
+}
+
+bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_reply *out)
+{
+	struct sip_msg *m = &w->msg;
+	struct dp_req r = { .w = w, .in = in, .out = out, .m = m };
+	bool replied;
+	int rc;
+
+	dp_count(&w->ctr, DP_CTR_rx_datagrams);
+	dp_count_add(&w->ctr, DP_CTR_rx_bytes, in->len);
+	out->len = 0;
+
+	rc = sip_parse(m, in->data, in->len);
+	if (rc == TDM_ETRUNCATED) {
+		dp_count(&w->ctr, DP_CTR_rx_keepalives);
+		return false;
+	}
+	if (rc == 0 && !m->is_request) {
+		dp_count(&w->ctr, DP_CTR_rx_responses);
+		return false;
+	}
+	r.s = rcu_dereference(w->shared->settings);
+	if (rc < 0) {
+		/* Answer what can be answered: a request (never an ACK) whose
+		 * top Via tells where to. */
+		if (m->is_request && m->via_ok && m->method != SIP_ACK &&
+		    sip_reply_dest(m, &in->src, &out->dst)) {
+			dp_count(&w->ctr, DP_CTR_rx_malformed);
+			return dp_reply_simple(&r, 400, m->error ? m->error : NULL);
+		}
+		dp_count(&w->ctr, DP_CTR_drop_malformed);
+		return false;
+	}
+	if (!sip_reply_dest(m, &in->src, &out->dst)) {
+		dp_count(&w->ctr, DP_CTR_drop_unroutable);
+		return false;
+	}
+
+	count_method(w, m->method);
+	if (m->method == SIP_ACK)
+		return false;
+	if (!tstr_eq(m->version, TSTR_LIT("SIP/2.0"))) {
+		dp_count(&w->ctr, DP_CTR_req_bad_version);
+		return dp_reply_simple(&r, 505, NULL);
+	}
+	if (m->method == SIP_METHOD_UNKNOWN) {
+		dp_reply_start(&r, 501, NULL);
+		WBUF_LIT(&r.wb, "Allow: " DP_ALLOW "\r\n");
+		return dp_reply_finish(&r);
+	}
+	if (m->method != SIP_CANCEL && !check_require(&r, &replied))
+		return replied;
+
+	switch (m->method) {
+	case SIP_REGISTER:
+		return dp_register(&r);
+	case SIP_CANCEL:
+		/* Every INVITE got its final answer at once: nothing is left
+		 * to cancel (§9.2). */
+		return dp_reply_simple(&r, 481, NULL);
+	default:
+		break;
+	}
+	if (m->to.tag.len) {
+		dp_count(&w->ctr, DP_CTR_req_in_dialog);
+		return dp_reply_simple(&r, 481, NULL);
+	}
+	if (m->method == SIP_OPTIONS && options_self(&r, &replied))
+		return replied;
+	return dp_redirect(&r);
+}

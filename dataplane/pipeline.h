@@ -44,11 +44,17 @@ struct dp_settings {
 	uint32_t max_expires;
 	uint32_t max_contacts;           /* 0: no limit */
 	uint32_t nonce_lifetime;         /* seconds */
+	enum digest_alg algs[2];         /* challenges offered, preferred first */
+	unsigned nalgs;
 	/* Host names and addresses that mean "this node" in a Request-URI or
 	 * AOR (the domain, every local address). Lower case, IPv6 with
 	 * brackets. An AOR whose host is an alias is stored under the domain. */
 	unsigned naliases;
 	char aliases[DP_MAX_ALIASES][DP_HOST_MAX];
+	/* The same for IP literals, compared as addresses ("[::1]" equals
+	 * "[0:0::1]"). */
+	unsigned naddrs;
+	union tdm_addr addrs[DP_MAX_ALIASES];
 	char server[64];                 /* Server header value */
 };
 
@@ -98,6 +104,18 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 
 /* Once per burst: refresh the clocks. */
 void dp_burst_begin(struct dp_worker *w);
+
+/*
+ * The canonical AOR of a sip:/sips: URI, written to w->aor: the host
+ * becomes the domain when it is one of our aliases, and a user part that
+ * names a user (by name or number) becomes that user's name, so that
+ * sip:100@10.0.0.1 and sip:alice@example.com are one AOR when alice has
+ * number 100. *user gets the user object or NULL.
+ * Returns the length, TDM_ENOTFOUND for a domain not served, or
+ * TDM_EMALFORMED when the URI has no user part. Read side.
+ */
+int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
+		   const struct sip_uri *u, const struct user **user);
 
 /*
  * Process one datagram. Returns true when a reply was written to out

@@ -1,2 +1,309 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * Per-thread record pool (see rec_pool.h for the contract).
+ *
+ * Layout. Every object is preceded by a 16-byte hidden header naming its
+ * owner pool and size class, so that rec_pool_free() can be called with
+ * nothing but the pointer. Objects live in slabs carved from malloc; a
+ * slab holds at least 32 objects and at least 64 KiB, and is cut lazily
+ * (a bump pointer) so that a fresh slab is not touched all at once.
+ *
+ * Per class the owner keeps a LIFO free list (hot objects first). Other
+ * threads give objects back through a liburcu wait-free concurrent queue
+ * (cds_wfcq): enqueue is a single xchg, the owner is the only consumer and
+ * uses the lock-free "__" variants. The owner looks at the queue only when
+ * its free list is empty, and never waits there: an enqueuer caught between
+ * its two stores makes the owner stop draining (nonblocking dequeue), not
+ * spin.
+ *
+ * The statistics are C11 atomics with one writer each (the owner), stored
+ * with a plain load + store, read from any thread.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_THREAD__)
+/* The return queue synchronises through liburcu's own atomics, which
+ * ThreadSanitizer does not see. Call the library's (uninstrumented) queue
+ * functions instead of inlining them, and tell ThreadSanitizer about the
+ * hand-over of each object. */
+#undef _LGPL_SOURCE
+#include <urcu/wfcqueue.h>
+#define _LGPL_SOURCE 1
+#include <sanitizer/tsan_interface.h>
+#define tsan_release(p) __tsan_release(p)
+#define tsan_acquire(p) __tsan_acquire(p)
+char rec_pool_tsan_gp_token;
+#else
+#include <urcu/wfcqueue.h>
+#define tsan_release(p) ((void)(p))
+#define tsan_acquire(p) ((void)(p))
+#endif
+#include <urcu/compiler.h>
+
+#include "rec_pool.h"
+
+#define POOL_ALIGN 16u
+#define POOL_HDR 16u
+#define SLAB_MIN_BYTES 65536u
+#define SLAB_MIN_OBJS 32u
+#define OBJ_MAGIC_LIVE 0x52454331u   /* "REC1" */
+#define OBJ_MAGIC_FREE 0x52454330u   /* "REC0" */
+
+/* Usable sizes: 128 bytes, then about 1.5x each (multiples of 16), capped
+ * at REC_POOL_MAX_SIZE. */
+static const uint32_t class_size[] = {
+	128, 192, 288, 432, 656, 992, 1488, 2240, 3360, 5040, 7568, 11360,
+	17040, 25568, 38352, 57536, 65536,
+};
+
+#define NCLASSES (sizeof(class_size) / sizeof(class_size[0]))
+
+_Static_assert(NCLASSES < 256, "class index must fit the object header");
+_Static_assert(sizeof(class_size) / sizeof(class_size[0]) == 17, "class table");
+
+struct obj_hdr {
+	struct rec_pool *owner;
+	uint32_t cls;
+	uint32_t magic;
+};
+
+_Static_assert(sizeof(struct obj_hdr) == POOL_HDR, "object header is 16 bytes");
+
+struct free_obj {
+	struct free_obj *next;
+};
+
+struct slab {
+	struct slab *next;
+	size_t bytes;
+};
+
+_Static_assert(sizeof(struct slab) % POOL_ALIGN == 0, "slab header keeps alignment");
+
+struct pool_class {
+	/* Owner only. */
+	struct free_obj *free;
+	char *carve;                 /* next uncut object in the newest slab */
+	uint32_t carve_left;
+	/* Consumer end of the return queue (owner only; an enqueuer into an
+	 * empty queue writes head.node.next). */
+	struct __cds_wfcq_head head;
+	/* Producer end: written by every freeing thread. */
+	struct cds_wfcq_tail tail __attribute__((aligned(64)));
+} __attribute__((aligned(64)));
+
+struct rec_pool {
+	struct pool_class cls[NCLASSES];
+	struct slab *slabs;          /* owner only */
+	_Atomic uint64_t st_slabs;
+	_Atomic uint64_t st_slab_bytes;
+	_Atomic uint64_t st_allocs;
+	_Atomic uint64_t st_frees;
+	char name[32];
+};
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Single writer: no read-modify-write needed, only untorn accesses. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline size_t obj_stride(unsigned cls)
+{
+	return POOL_HDR + class_size[cls];
+}
+
+static inline struct obj_hdr *obj_hdr(const void *obj)
+{
+	return (struct obj_hdr *)((char *)(uintptr_t)obj - POOL_HDR);
+}
+
+static unsigned size_class(size_t size)
+{
+	unsigned lo = 0, hi = NCLASSES - 1;
+
+	/* Smallest class >= size; the caller checked size <= the largest. */
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (class_size[mid] >= size)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+struct rec_pool *rec_pool_create(const char *name)
+{
+	struct rec_pool *p = NULL;
+
+	if (posix_memalign((void **)&p, 64, sizeof(*p)) != 0)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	for (unsigned i = 0; i < NCLASSES; i++)
+		__cds_wfcq_init(&p->cls[i].head, &p->cls[i].tail);
+	atomic_init(&p->st_slabs, 0);
+	atomic_init(&p->st_slab_bytes, 0);
+	atomic_init(&p->st_allocs, 0);
+	atomic_init(&p->st_frees, 0);
+	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+	return p;
+}
+
+void rec_pool_destroy(struct rec_pool *p)
+{
+	if (!p)
+		return;
+	tsan_acquire(p);   /* the last frees happened before (rcu_barrier) */
+	while (p->slabs) {
+		struct slab *s = p->slabs;
+
+		p->slabs = s->next;
+		free(s);
+	}
+	free(p);
+}
+
+const char *rec_pool_name(const struct rec_pool *p)
+{
+	return p->name;
+}
+
+/* Take back everything other threads returned to class c, up to the first
+ * enqueue still in progress. Returns the number of objects taken. */
+static uint64_t drain_returns(struct rec_pool *p, struct pool_class *c)
+{
+	uint64_t n = 0;
+
+	for (;;) {
+		struct cds_wfcq_node *node =
+			__cds_wfcq_dequeue_nonblocking(&c->head, &c->tail);
+		struct free_obj *f;
+
+		if (!node || node == CDS_WFCQ_WOULDBLOCK)
+			break;
+		tsan_acquire(node);
+		f = (struct free_obj *)node;
+		f->next = c->free;
+		c->free = f;
+		n++;
+	}
+	if (n)
+		stat_add(&p->st_frees, n);
+	return n;
+}
+
+static int carve_slab(struct rec_pool *p, unsigned cls)
+{
+	struct pool_class *c = &p->cls[cls];
+	size_t stride = obj_stride(cls);
+	size_t nobj = SLAB_MIN_BYTES / stride;
+	size_t bytes;
+	struct slab *s;
+
+	if (nobj < SLAB_MIN_OBJS)
+		nobj = SLAB_MIN_OBJS;
+	bytes = sizeof(*s) + nobj * stride;
+	s = malloc(bytes);
+	if (!s)
+		return -ENOMEM;
+	s->next = p->slabs;
+	s->bytes = bytes;
+	p->slabs = s;
+	c->carve = (char *)(s + 1);
+	c->carve_left = (uint32_t)nobj;
+	stat_add(&p->st_slabs, 1);
+	stat_add(&p->st_slab_bytes, bytes);
+	return 0;
+}
+
+void *rec_pool_alloc(struct rec_pool *p, size_t size)
+{
+	struct pool_class *c;
+	struct obj_hdr *h;
+	unsigned cls;
+
+	if (size > REC_POOL_MAX_SIZE)
+		return NULL;
+	cls = size_class(size);
+	c = &p->cls[cls];
+	if (!c->free)
+		drain_returns(p, c);
+	if (c->free) {
+		struct free_obj *f = c->free;
+
+		c->free = f->next;
+		h = obj_hdr(f);
+	} else {
+		if (!c->carve_left && carve_slab(p, cls) < 0)
+			return NULL;
+		h = (struct obj_hdr *)c->carve;
+		c->carve += obj_stride(cls);
+		c->carve_left--;
+		h->owner = p;
+		h->cls = cls;
+	}
+	h->magic = OBJ_MAGIC_LIVE;
+	stat_add(&p->st_allocs, 1);
+	return h + 1;
+}
+
+void rec_pool_free(void *obj)
+{
+	struct obj_hdr *h;
+	struct pool_class *c;
+	struct rec_pool *owner;
+	struct cds_wfcq_node *node = obj;
+
+	if (!obj)
+		return;
+	h = obj_hdr(obj);
+	if (h->magic != OBJ_MAGIC_LIVE || h->cls >= NCLASSES) {
+		/* A double free or a pointer that is not ours: the pool is
+		 * corrupt from here on, and carrying on would hand the same
+		 * memory to two records. */
+		fprintf(stderr, "rec_pool_free(%p): %s\n", obj,
+			h->magic == OBJ_MAGIC_FREE ? "double free" : "not a pool object");
+		abort();
+	}
+	h->magic = OBJ_MAGIC_FREE;
+	owner = h->owner;
+	c = &owner->cls[h->cls];
+	cds_wfcq_node_init(node);
+	tsan_release(node);
+	cds_wfcq_enqueue(&c->head, &c->tail, node);
+	tsan_release(owner);   /* for rec_pool_destroy() */
+}
+
+uint64_t rec_pool_reclaim(struct rec_pool *p)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < NCLASSES; i++)
+		n += drain_returns(p, &p->cls[i]);
+	return n;
+}
+
+size_t rec_pool_obj_size(const void *obj)
+{
+	return class_size[obj_hdr(obj)->cls];
+}
+
+void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out)
+{
+	out->slabs = atomic_load_explicit(&p->st_slabs, memory_order_relaxed);
+	out->slab_bytes = atomic_load_explicit(&p->st_slab_bytes, memory_order_relaxed);
+	out->allocs = atomic_load_explicit(&p->st_allocs, memory_order_relaxed);
+	out->frees = atomic_load_explicit(&p->st_frees, memory_order_relaxed);
+}
+
+size_t rec_pool_class_size(size_t size)
+{
+	return size > REC_POOL_MAX_SIZE ? 0 : class_size[size_class(size)];
+}

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <urcu-qsbr.h>
+
 #define REC_POOL_MAX_SIZE 65536u
 
 struct rec_pool;
@@ -30,7 +32,9 @@ struct rec_pool_stats {
 	uint64_t slabs;        /* slabs carved so far */
 	uint64_t slab_bytes;   /* bytes held in slabs */
 	uint64_t allocs;       /* objects handed out */
-	uint64_t frees;        /* objects returned */
+	uint64_t frees;        /* objects taken back by the owner: counted when
+	                        * the owner drains its return queues, so an
+	                        * object freed but still queued is not yet in */
 };
 
 /* Create a pool; name is for reports ("worker 0", "control"). */
@@ -44,7 +48,10 @@ void rec_pool_destroy(struct rec_pool *p);
  * system is out of memory. The memory is not zeroed. */
 void *rec_pool_alloc(struct rec_pool *p, size_t size);
 
-/* Any thread. obj must come from rec_pool_alloc() of some pool. */
+/* Any thread. obj must come from rec_pool_alloc() of some pool; NULL is a
+ * no-op. A double free (or a pointer that is not a pool object, as far as
+ * the hidden header shows) aborts the process: the pool would otherwise hand
+ * the same memory out twice. */
 void rec_pool_free(void *obj);
 
 /* Usable size of obj (its size class), >= the size asked for. */
@@ -53,5 +60,63 @@ size_t rec_pool_obj_size(const void *obj);
 /* Read by the control thread; the counts are approximate while the owner
  * is running (each field is read atomically). */
 void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out);
+
+/* Owner thread only. Take back every object other threads have returned so
+ * far (normally done lazily, per class, when a class runs empty); returns
+ * how many. For an idle owner that wants exact statistics. */
+uint64_t rec_pool_reclaim(struct rec_pool *p);
+
+/* The name given to rec_pool_create(). */
+const char *rec_pool_name(const struct rec_pool *p);
+
+/* The usable size an allocation of size bytes gets (its size class), or 0
+ * when size > REC_POOL_MAX_SIZE. Every object also carries a 16-byte hidden
+ * header. */
+size_t rec_pool_class_size(size_t size);
+
+/*
+ * RCU and ThreadSanitizer. liburcu 0.13 implements grace periods, call_rcu
+ * and its queues with atomics and barriers that ThreadSanitizer does not
+ * see, so a -fsanitize=thread build would report every reuse of pool memory
+ * that another thread read before its last quiescent state as a race.
+ * Threads that read RCU-protected records report quiescent states, go
+ * offline and unregister through these wrappers; call_rcu callbacks that
+ * free or recycle memory start with tdm_rcu_after_grace_period(). Outside a
+ * ThreadSanitizer build the wrappers are exactly rcu_quiescent_state(),
+ * rcu_thread_offline() and rcu_unregister_thread(), and the annotation is
+ * empty.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+extern char rec_pool_tsan_gp_token;
+#define TDM_TSAN_RELEASE_GP() __tsan_release(&rec_pool_tsan_gp_token)
+#define TDM_TSAN_ACQUIRE_GP() __tsan_acquire(&rec_pool_tsan_gp_token)
+#else
+#define TDM_TSAN_RELEASE_GP() ((void)0)
+#define TDM_TSAN_ACQUIRE_GP() ((void)0)
+#endif
+
+static inline void tdm_rcu_quiescent_state(void)
+{
+	TDM_TSAN_RELEASE_GP();
+	rcu_quiescent_state();
+}
+
+static inline void tdm_rcu_thread_offline(void)
+{
+	TDM_TSAN_RELEASE_GP();
+	rcu_thread_offline();
+}
+
+static inline void tdm_rcu_unregister_thread(void)
+{
+	TDM_TSAN_RELEASE_GP();
+	rcu_unregister_thread();
+}
+
+static inline void tdm_rcu_after_grace_period(void)
+{
+	TDM_TSAN_ACQUIRE_GP();
+}
 
 #endif

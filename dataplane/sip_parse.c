@@ -1,2 +1,1446 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * SIP message parser (RFC 3261 §7, §20, §25; RFC 4475 for the hard cases).
+ *
+ * sip_parse() walks the datagram once: memchr() finds line ends, a switch on
+ * the name length finds the header id, and only the fields every request
+ * needs are decoded. Everything else (Contact, Authorization, option tags,
+ * parameters) is decoded on demand by the helpers below. Every tstr points
+ * into the caller's buffer; every read is checked against its bounds, so a
+ * datagram that is not NUL-terminated, or that holds NUL bytes, is safe.
+ *
+ * Errors: the first problem found is kept in m->error (a static string fit
+ * for a 400 reason phrase) and parsing goes on where the framing still makes
+ * sense, so that a 400 can echo Via, From, To, Call-ID and CSeq.
+ *
+ * Calling context: any thread; no state beyond the struct sip_msg.
+ */
+#include <string.h>
+
+#include "err.h"
+#include "sip_parse.h"
+
+/* ------------------------------------------------------------------ */
+/* Character classes (RFC 3261 §25.1). */
+
+enum {
+	C_TOKEN = 1 << 0,  /* token */
+	C_PARAM = 1 << 1,  /* unquoted parameter name or value: token, host,
+	                    * or URI paramchar (escapes included via '%') */
+	C_WORD = 1 << 2,   /* Call-ID word */
+	C_HOST = 1 << 3,   /* hostname / IPv4address characters */
+	C_DIGIT = 1 << 4,
+	C_HEX = 1 << 5,
+	C_URIC = 1 << 6,   /* may appear in a URI after the scheme: visible
+	                    * ASCII except < > " { } | \ ^ ` # */
+	C_WS = 1 << 7,     /* SP HT CR LF */
+	C_ALPHA = 1 << 8,
+	C_SCHEME = 1 << 9, /* ALPHA DIGIT + - . */
+	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
+	C_ALNUM = 1 << 11,
+};
+
+#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
+#define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
+#define K_LETTER (K_ALNUM | C_ALPHA)
+#define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
+
+static const uint16_t chr_class[256] = {
+	['a' ... 'f'] = K_LOWER_HEX,
+	['g' ... 'z'] = K_LETTER,
+	['A' ... 'F'] = K_LOWER_HEX,
+	['G' ... 'Z'] = K_LETTER,
+	['0' ... '9'] = K_NUM,
+	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
+	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
+	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
+	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['`'] = C_TOKEN | C_PARAM | C_WORD,
+	['('] = C_PARAM | C_WORD | C_URIC,
+	[')'] = C_PARAM | C_WORD | C_URIC,
+	[':'] = C_PARAM | C_WORD | C_URIC,
+	['/'] = C_PARAM | C_WORD | C_URIC,
+	['['] = C_PARAM | C_WORD | C_URIC,
+	[']'] = C_PARAM | C_WORD | C_URIC,
+	['&'] = C_PARAM | C_URIC,
+	['$'] = C_PARAM | C_URIC,
+	['?'] = C_WORD | C_URIC,
+	['<'] = C_WORD | C_LIST,
+	['>'] = C_WORD | C_LIST,
+	['\\'] = C_WORD,
+	['"'] = C_WORD | C_LIST,
+	['{'] = C_WORD,
+	['}'] = C_WORD,
+	['='] = C_URIC,
+	[';'] = C_URIC,
+	[','] = C_URIC | C_LIST,
+	['@'] = C_URIC,
+	[' '] = C_WS,
+	['\t'] = C_WS,
+	['\r'] = C_WS,
+	['\n'] = C_WS,
+};
+
+static inline bool is_class(char c, unsigned cls)
+{
+	return (chr_class[(unsigned char)c] & cls) != 0;
+}
+
+/* Index of the first byte at or after i that is not in cls. Unrolled:
+ * this loop is where the parser spends most of its time. */
+static inline uint32_t span(tstr s, uint32_t i, unsigned cls)
+{
+	const unsigned char *p = (const unsigned char *)s.s;
+
+	for (; s.len - i >= 4; i += 4) {
+		if (!(chr_class[p[i]] & cls))
+			return i;
+		if (!(chr_class[p[i + 1]] & cls))
+			return i + 1;
+		if (!(chr_class[p[i + 2]] & cls))
+			return i + 2;
+		if (!(chr_class[p[i + 3]] & cls))
+			return i + 3;
+	}
+	while (i < s.len && (chr_class[p[i]] & cls))
+		i++;
+	return i;
+}
+
+static inline bool is_sp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* sip_skip_lws() with the common cases (no white space, or one SP
+ * before a non-space) inline. */
+static inline uint32_t lws(tstr s, uint32_t i)
+{
+	if (i >= s.len || !is_class(s.s[i], C_WS))
+		return i;
+	if (s.s[i] == ' ' && (i + 1 >= s.len || !is_class(s.s[i + 1], C_WS)))
+		return i + 1;
+	return sip_skip_lws(s, i);
+}
+
+uint32_t sip_skip_lws(tstr s, uint32_t i)
+{
+	while (i < s.len) {
+		char c = s.s[i];
+		if (is_sp(c))
+			i++;
+		else if (c == '\n' && s.len - i > 1 && is_sp(s.s[i + 1]))
+			i += 2;
+		else if (c == '\r' && s.len - i > 2 && s.s[i + 1] == '\n' &&
+			 is_sp(s.s[i + 2]))
+			i += 3;
+		else
+			break;
+	}
+	return i;
+}
+
+/* s without leading and trailing SP, HT, CR and LF. */
+static inline tstr trim(tstr s)
+{
+	uint32_t b = 0, e = s.len;
+
+	while (b < e && is_class(s.s[b], C_WS))
+		b++;
+	while (e > b && is_class(s.s[e - 1], C_WS))
+		e--;
+	return tstr_sub(s, b, e - b);
+}
+
+/*
+ * s.s[i] is '"': index just past the closing quote, or 0 when the string
+ * is unterminated. quoted-pair escapes any octet but CR and LF.
+ */
+static uint32_t quoted_end(tstr s, uint32_t i)
+{
+	for (i++; i < s.len; i++) {
+		char c = s.s[i];
+		if (c == '"')
+			return i + 1;
+		if (c == '\\') {
+			if (++i >= s.len || s.s[i] == '\r' || s.s[i] == '\n')
+				return 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * 1*DIGIT filling all of v, at most max (max < 2^32). Never overflows: the
+ * accumulator stops growing once it passes max. No division, unlike
+ * tstr_to_u64(): this runs several times per packet.
+ */
+static bool dec(tstr v, uint32_t max, uint32_t *out)
+{
+	uint64_t n = 0;
+
+	if (v.len == 0)
+		return false;
+	for (uint32_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned char)v.s[i] - '0';
+		if (d > 9)
+			return false;
+		n = n * 10 + d;
+		if (n > max)
+			return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+}
+
+/* Does v consist of digits only (at least one)? */
+static inline bool all_digits(tstr v)
+{
+	return v.len && span(v, 0, C_DIGIT) == v.len;
+}
+
+/*
+ * Saturating delta-seconds (RFC 3261 §10.2.1.1 / §20.19): 1*DIGIT, values
+ * above 2^32-1 become 2^32-1. Any other text: false.
+ */
+static bool parse_delta(tstr v, int64_t *out)
+{
+	uint64_t n = 0;
+
+	if (v.len == 0)
+		return false;
+	for (uint32_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned char)v.s[i] - '0';
+		if (d > 9)
+			return false;
+		if (n <= UINT32_MAX)
+			n = n * 10 + d;
+	}
+	*out = n > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)n;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names. */
+
+static const char *const method_names[SIP_METHOD_COUNT] = {
+#define SIP_METHOD_NAME(id, name) [id] = name,
+	SIP_METHODS(SIP_METHOD_NAME)
+#undef SIP_METHOD_NAME
+};
+
+static const char *const header_names[SIP_HDR_COUNT] = {
+#define SIP_HDR_NAME(id, name, compact) [id] = name,
+	SIP_HEADERS(SIP_HDR_NAME)
+#undef SIP_HDR_NAME
+};
+
+const char *sip_method_name(enum sip_method m)
+{
+	return (unsigned)m < SIP_METHOD_COUNT ? method_names[m] : NULL;
+}
+
+const char *sip_header_name(enum sip_hdr id)
+{
+	return (unsigned)id < SIP_HDR_COUNT ? header_names[id] : NULL;
+}
+
+/* Methods are case-sensitive (RFC 3261 §7.1). */
+enum sip_method sip_method_from_name(tstr n)
+{
+#define M(lit, id)                                                             \
+	if (memcmp(n.s, lit, sizeof(lit) - 1) == 0)                            \
+		return id;
+	switch (n.len) {
+	case 3:
+		M("ACK", SIP_ACK)
+		M("BYE", SIP_BYE)
+		break;
+	case 4:
+		M("INFO", SIP_INFO)
+		break;
+	case 5:
+		M("PRACK", SIP_PRACK)
+		M("REFER", SIP_REFER)
+		break;
+	case 6:
+		M("INVITE", SIP_INVITE)
+		M("CANCEL", SIP_CANCEL)
+		M("NOTIFY", SIP_NOTIFY)
+		M("UPDATE", SIP_UPDATE)
+		break;
+	case 7:
+		M("OPTIONS", SIP_OPTIONS)
+		M("MESSAGE", SIP_MESSAGE)
+		M("PUBLISH", SIP_PUBLISH)
+		break;
+	case 8:
+		M("REGISTER", SIP_REGISTER)
+		break;
+	case 9:
+		M("SUBSCRIBE", SIP_SUBSCRIBE)
+		break;
+	default:
+		break;
+	}
+#undef M
+	return SIP_METHOD_UNKNOWN;
+}
+
+/* Compact forms (RFC 3261 §7.3.3, RFC 3265, RFC 3515, RFC 3892, RFC 4028). */
+static const uint8_t compact_ids[128] = {
+	['v'] = SIP_HDR_VIA, ['V'] = SIP_HDR_VIA,
+	['f'] = SIP_HDR_FROM, ['F'] = SIP_HDR_FROM,
+	['t'] = SIP_HDR_TO, ['T'] = SIP_HDR_TO,
+	['i'] = SIP_HDR_CALL_ID, ['I'] = SIP_HDR_CALL_ID,
+	['m'] = SIP_HDR_CONTACT, ['M'] = SIP_HDR_CONTACT,
+	['l'] = SIP_HDR_CONTENT_LENGTH, ['L'] = SIP_HDR_CONTENT_LENGTH,
+	['c'] = SIP_HDR_CONTENT_TYPE, ['C'] = SIP_HDR_CONTENT_TYPE,
+	['e'] = SIP_HDR_CONTENT_ENCODING, ['E'] = SIP_HDR_CONTENT_ENCODING,
+	['s'] = SIP_HDR_SUBJECT, ['S'] = SIP_HDR_SUBJECT,
+	['k'] = SIP_HDR_SUPPORTED, ['K'] = SIP_HDR_SUPPORTED,
+	['o'] = SIP_HDR_EVENT, ['O'] = SIP_HDR_EVENT,
+	['u'] = SIP_HDR_ALLOW_EVENTS, ['U'] = SIP_HDR_ALLOW_EVENTS,
+	['r'] = SIP_HDR_REFER_TO, ['R'] = SIP_HDR_REFER_TO,
+	['b'] = SIP_HDR_REFERRED_BY, ['B'] = SIP_HDR_REFERRED_BY,
+	['x'] = SIP_HDR_SESSION_EXPIRES, ['X'] = SIP_HDR_SESSION_EXPIRES,
+};
+
+static inline uint64_t load8(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t load4(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/*
+ * n equals lc, a literal of lower-case letters and "-+.", ignoring ASCII
+ * case; both are len bytes long. Precondition: n holds only C_PARAM
+ * characters (token characters and []/:&$()), as every name the parser
+ * compares does. For those, OR-ing 0x20 folds exactly the upper-case
+ * letters onto lc's alphabet (no other C_PARAM byte lands on a letter,
+ * '-', '+' or '.'), so whole words can be compared at once.
+ */
+static inline bool name_is(const char *n, const char *lc, uint32_t len)
+{
+	const uint64_t f8 = 0x2020202020202020ull;
+	const uint32_t f4 = 0x20202020u;
+
+	if (len >= 8) {
+		for (uint32_t i = 0; i + 8 < len; i += 8)
+			if ((load8(n + i) | f8) != load8(lc + i))
+				return false;
+		return (load8(n + len - 8) | f8) == load8(lc + len - 8);
+	}
+	if (len >= 4)
+		return (load4(n) | f4) == load4(lc) &&
+		       (load4(n + len - 4) | f4) == load4(lc + len - 4);
+	for (uint32_t i = 0; i < len; i++)
+		if ((n[i] | 0x20) != lc[i])
+			return false;
+	return true;
+}
+
+#define NAME_IS(t, lit) ((t).len == sizeof(lit) - 1 && name_is((t).s, lit, sizeof(lit) - 1))
+
+/* Header names are case-insensitive (RFC 3261 §7.3.1). A switch on the
+ * length and the first letter leaves one candidate, compared once; the unit
+ * tests check that every entry of SIP_HEADERS (full and compact) is found
+ * here. */
+static enum sip_hdr header_lookup(tstr n)
+{
+	const char *s = n.s;
+
+	if (n.len == 1)
+		return (unsigned char)s[0] < 128 ? (enum sip_hdr)compact_ids[(unsigned char)s[0]]
+						 : SIP_HDR_OTHER;
+#define H(lit, id) return name_is(s, lit, sizeof(lit) - 1) ? id : SIP_HDR_OTHER
+	switch (n.len) {
+	case 2:
+		H("to", SIP_HDR_TO);
+	case 3:
+		H("via", SIP_HDR_VIA);
+	case 4:
+		switch (s[0] | 0x20) {
+		case 'f':
+			H("from", SIP_HDR_FROM);
+		case 'c':
+			H("cseq", SIP_HDR_CSEQ);
+		case 'p':
+			H("path", SIP_HDR_PATH);
+		}
+		break;
+	case 5:
+		switch (s[0] | 0x20) {
+		case 'r':
+			H("route", SIP_HDR_ROUTE);
+		case 'e':
+			H("event", SIP_HDR_EVENT);
+		}
+		break;
+	case 7:
+		switch (s[0] | 0x20) {
+		case 'c':
+			if ((s[1] | 0x20) == 'o')
+				H("contact", SIP_HDR_CONTACT);
+			H("call-id", SIP_HDR_CALL_ID);
+		case 'e':
+			H("expires", SIP_HDR_EXPIRES);
+		case 'r':
+			H("require", SIP_HDR_REQUIRE);
+		case 's':
+			H("subject", SIP_HDR_SUBJECT);
+		}
+		break;
+	case 8:
+		H("refer-to", SIP_HDR_REFER_TO);
+	case 9:
+		switch (s[0] | 0x20) {
+		case 's':
+			H("supported", SIP_HDR_SUPPORTED);
+		case 't':
+			H("timestamp", SIP_HDR_TIMESTAMP);
+		}
+		break;
+	case 10:
+		H("user-agent", SIP_HDR_USER_AGENT);
+	case 11:
+		H("referred-by", SIP_HDR_REFERRED_BY);
+	case 12:
+		switch (s[0] | 0x20) {
+		case 'm':
+			H("max-forwards", SIP_HDR_MAX_FORWARDS);
+		case 'c':
+			H("content-type", SIP_HDR_CONTENT_TYPE);
+		case 'r':
+			H("record-route", SIP_HDR_RECORD_ROUTE);
+		case 'a':
+			H("allow-events", SIP_HDR_ALLOW_EVENTS);
+		}
+		break;
+	case 13:
+		switch (s[0] | 0x20) {
+		case 'a':
+			H("authorization", SIP_HDR_AUTHORIZATION);
+		case 'p':
+			H("proxy-require", SIP_HDR_PROXY_REQUIRE);
+		}
+		break;
+	case 14:
+		H("content-length", SIP_HDR_CONTENT_LENGTH);
+	case 15:
+		H("session-expires", SIP_HDR_SESSION_EXPIRES);
+	case 16:
+		H("content-encoding", SIP_HDR_CONTENT_ENCODING);
+	default:
+		break;
+	}
+#undef H
+	return SIP_HDR_OTHER;
+}
+
+enum sip_hdr sip_header_lookup(tstr n)
+{
+	/* header_lookup() wants token characters (see name_is()). */
+	if (n.len == 0 || span(n, 0, C_TOKEN) != n.len)
+		return SIP_HDR_OTHER;
+	return header_lookup(n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lists, parameters, hosts. */
+
+bool sip_list_next(tstr list, uint32_t *pos, tstr *value)
+{
+	uint32_t i = *pos;
+
+	/* No comma left: one value, whatever quotes or brackets it holds. */
+	if (i < list.len && memchr(list.s + i, ',', list.len - i) == NULL) {
+		tstr v = trim(tstr_tail(list, i));
+		*pos = list.len;
+		*value = v;
+		return v.len != 0;
+	}
+	while (i < list.len) {
+		uint32_t start = i;
+		bool angle = false;
+		tstr v;
+
+		for (; i < list.len; i++) {
+			char c = list.s[i];
+			if (!is_class(c, C_LIST))
+				continue;
+			if (c == '"') {
+				uint32_t e = quoted_end(list, i);
+				if (e == 0) {
+					/* Unterminated: the rest is one value, which
+					 * its own decoder will refuse. */
+					i = list.len;
+					break;
+				}
+				i = e - 1;
+			} else if (c == '<') {
+				angle = true;
+			} else if (c == '>') {
+				angle = false;
+			} else if (c == ',' && !angle) {
+				break;
+			}
+		}
+		v = trim(tstr_sub(list, start, i - start));
+		if (i < list.len)
+			i++; /* the comma */
+		if (v.len) {
+			*pos = i;
+			*value = v;
+			return true;
+		}
+	}
+	*pos = i;
+	return false;
+}
+
+int sip_param_next(tstr params, uint32_t *pos, tstr *name, tstr *value)
+{
+	uint32_t i = lws(params, *pos), n, e;
+
+	if (i >= params.len) {
+		*pos = i;
+		return 0;
+	}
+	if (params.s[i] != ';')
+		return TDM_EMALFORMED;
+	i = lws(params, i + 1);
+	n = span(params, i, C_PARAM);
+	if (n == i)
+		return TDM_EMALFORMED;
+	*name = tstr_sub(params, i, n - i);
+	*value = tstr_sub(params, n, 0);
+	i = lws(params, n);
+	if (i < params.len && params.s[i] == '=') {
+		i = lws(params, i + 1);
+		if (i >= params.len)
+			return TDM_EMALFORMED;
+		if (params.s[i] == '"') {
+			e = quoted_end(params, i);
+			if (e == 0)
+				return TDM_EMALFORMED;
+		} else {
+			e = span(params, i, C_PARAM);
+			if (e == i)
+				return TDM_EMALFORMED;
+		}
+		*value = tstr_sub(params, i, e - i);
+		i = lws(params, e);
+	}
+	if (i < params.len && params.s[i] != ';')
+		return TDM_EMALFORMED;
+	*pos = i;
+	return 1;
+}
+
+bool sip_param_find(tstr params, const char *name, tstr *value)
+{
+	tstr want = tstr_cstr(name), n, v;
+	uint32_t pos = 0;
+
+	while (sip_param_next(params, &pos, &n, &v) > 0) {
+		if (tstr_caseeq(n, want)) {
+			*value = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+uint32_t sip_host_len(tstr s)
+{
+	uint32_t i, colons = 0;
+	char prev = '.';
+
+	if (s.len == 0)
+		return 0;
+	if (s.s[0] == '[') {
+		/* IPv6reference: hex digits, ':' and '.' (for an embedded
+		 * IPv4 tail); inet_pton() is the caller's full check. */
+		for (i = 1; i < s.len && (is_class(s.s[i], C_HEX) ||
+					  s.s[i] == ':' || s.s[i] == '.'); i++)
+			colons += s.s[i] == ':';
+		if (i >= s.len || s.s[i] != ']' || colons < 2 || i - 1 > 45)
+			return 0;
+		return i + 1;
+	}
+	/* hostname / IPv4address: labels of alphanumerics and inner '-',
+	 * separated by single dots, an optional trailing dot. */
+	for (i = 0; i < s.len; i++) {
+		char c = s.s[i];
+		if (is_class(c, C_ALNUM)) {
+			prev = 'a';
+			continue;
+		}
+		if (c == '.') {
+			if (prev != 'a')
+				return 0; /* empty label, or label ending in '-' */
+		} else if (c == '-') {
+			if (prev == '.')
+				return 0; /* label starting with '-' */
+		} else {
+			break;
+		}
+		prev = c;
+	}
+	if (i == 0 || prev == '-')
+		return 0;
+	return i;
+}
+
+/*
+ * A generic absoluteURI: scheme ":" and one or more URI characters. This
+ * refuses what cannot be a URI (spaces, <, >, quotes, control octets);
+ * sip_uri_parse() is the full decoder, run by whoever uses the URI.
+ */
+static bool uri_ok(tstr u)
+{
+	uint32_t i;
+
+	if (u.len == 0 || !is_class(u.s[0], C_ALPHA))
+		return false;
+	i = span(u, 1, C_SCHEME);
+	if (i + 1 >= u.len || u.s[i] != ':')
+		return false;
+	return span(u, i + 1, C_URIC) == u.len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Field decoders. */
+
+int sip_parse_via(tstr value, struct sip_via *out)
+{
+	struct sip_via via = { 0 };
+	tstr v = trim(value), name, pv;
+	uint32_t i = 0, s0, ts = 0, e, pos = 0, seen = 0, port;
+	int r;
+
+	/* sent-protocol: name SLASH version SLASH transport, SLASH = SWS / SWS */
+	s0 = i;
+	i = span(v, i, C_TOKEN);
+	if (i == s0)
+		goto malformed;
+	for (int k = 0; k < 2; k++) {
+		i = lws(v, i);
+		if (i >= v.len || v.s[i] != '/')
+			goto malformed;
+		i = lws(v, i + 1);
+		ts = i;
+		i = span(v, i, C_TOKEN);
+		if (i == ts)
+			goto malformed;
+	}
+	via.protocol = tstr_sub(v, s0, i - s0);
+	via.transport = tstr_sub(v, ts, i - ts);
+
+	/* LWS sent-by */
+	e = lws(v, i);
+	if (e == i)
+		goto malformed;
+	i = e;
+	e = sip_host_len(tstr_tail(v, i));
+	if (e == 0)
+		goto malformed;
+	via.host = tstr_sub(v, i, e);
+	i = lws(v, i + e);
+	if (i < v.len && v.s[i] == ':') {
+		i = lws(v, i + 1);
+		e = span(v, i, C_DIGIT);
+		if (!dec(tstr_sub(v, i, e - i), 65535, &port) || port == 0)
+			goto malformed;
+		via.port = (uint16_t)port;
+		i = lws(v, e);
+	}
+
+	/* *( SEMI via-params ) */
+	if (i < v.len) {
+		if (v.s[i] != ';')
+			goto malformed;
+		via.params = tstr_tail(v, i);
+		while ((r = sip_param_next(via.params, &pos, &name, &pv)) > 0) {
+			unsigned bit;
+			tstr *slot;
+
+			if (NAME_IS(name, "branch")) {
+				bit = 1;
+				slot = &via.branch;
+			} else if (NAME_IS(name, "received")) {
+				bit = 2;
+				slot = &via.received;
+			} else if (NAME_IS(name, "maddr")) {
+				bit = 4;
+				slot = &via.maddr;
+			} else if (NAME_IS(name, "rport")) {
+				/* RFC 3581: a flag in requests, a port in responses. */
+				if (pv.len && !dec(pv, 65535, &port))
+					goto malformed;
+				via.rport = true;
+				continue;
+			} else {
+				continue;
+			}
+			/* token / host values: no flags, no quotes. */
+			if (pv.len == 0 || pv.s[0] == '"')
+				goto malformed;
+			if (!(seen & bit)) {
+				seen |= bit;
+				*slot = pv;
+			}
+		}
+		if (r < 0)
+			goto malformed;
+	}
+	via.value = v;
+	*out = via;
+	return 0;
+
+malformed:
+	return TDM_EMALFORMED;
+}
+
+int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
+{
+	struct sip_nameaddr na = { 0 };
+	tstr v = trim(value), name, pv;
+	uint32_t i = 0, e, pos = 0;
+	bool have_tag = false;
+	int r;
+
+	if (v.len == 0)
+		goto malformed;
+	if (v.s[0] == '"') {
+		e = quoted_end(v, 0);
+		if (e == 0)
+			goto malformed;
+		na.display = tstr_sub(v, 0, e);
+		i = lws(v, e);
+		if (i >= v.len || v.s[i] != '<')
+			goto malformed;
+	} else if (v.s[0] != '<') {
+		/* display-name = *(token LWS) before '<'; LWS before '<' is
+		 * optional here (RFC 4475 §3.1.1.6 asks to accept its lack).
+		 * Anything else is an addr-spec. */
+		uint32_t j = 0, last = 0;
+		while (j < v.len) {
+			if (is_class(v.s[j], C_TOKEN)) {
+				j = span(v, j, C_TOKEN);
+				last = j;
+			} else {
+				e = lws(v, j);
+				if (e == j)
+					break;
+				j = e;
+			}
+		}
+		if (j < v.len && v.s[j] == '<') {
+			na.display = tstr_sub(v, 0, last);
+			i = j;
+		}
+	}
+
+	if (i < v.len && v.s[i] == '<') {
+		const char *gt = memchr(v.s + i + 1, '>', v.len - i - 1);
+		if (gt == NULL)
+			goto malformed;
+		e = (uint32_t)(gt - v.s);
+		na.uri = tstr_sub(v, i + 1, e - i - 1);
+		na.bracketed = true;
+		if (!uri_ok(na.uri))
+			goto malformed;
+		i = e + 1;
+	} else {
+		/* addr-spec: the URI ends at the first ';' or LWS, and what
+		 * follows are header parameters (RFC 3261 §20.10). A URI
+		 * holding ',' '?' or ';' must be in <>: refuse it here
+		 * rather than guess (RFC 4475 §3.1.2.13). */
+		e = i;
+		while (e < v.len && v.s[e] != ';' && !is_class(v.s[e], C_WS))
+			e++;
+		na.uri = tstr_sub(v, i, e - i);
+		if (!uri_ok(na.uri) || tstr_chr(na.uri, '?') >= 0 ||
+		    tstr_chr(na.uri, ',') >= 0)
+			goto malformed;
+		i = e;
+	}
+
+	i = lws(v, i);
+	if (i < v.len) {
+		if (v.s[i] != ';')
+			goto malformed;
+		na.params = tstr_tail(v, i);
+		while ((r = sip_param_next(na.params, &pos, &name, &pv)) > 0) {
+			if (!NAME_IS(name, "tag"))
+				continue;
+			if (pv.len == 0 || span(pv, 0, C_TOKEN) != pv.len)
+				goto malformed;
+			if (!have_tag) {
+				have_tag = true;
+				na.tag = pv;
+			}
+		}
+		if (r < 0)
+			goto malformed;
+	}
+	*out = na;
+	return 0;
+
+malformed:
+	return TDM_EMALFORMED;
+}
+
+/* callid = word [ "@" word ] */
+static bool callid_ok(tstr v)
+{
+	uint32_t i = span(v, 0, C_WORD), j;
+
+	if (i == v.len)
+		return i > 0;
+	if (i == 0 || v.s[i] != '@')
+		return false;
+	j = span(v, i + 1, C_WORD);
+	return j == v.len && j > i + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* sip_parse() */
+
+#define FAIL(m, why)                                                           \
+	do {                                                                   \
+		if ((m)->error == NULL)                                        \
+			(m)->error = (why);                                    \
+	} while (0)
+
+struct parse_state {
+	struct sip_msg *m;
+	int64_t clen; /* Content-Length, -1 while absent */
+};
+
+/* "SIP/" 1*DIGIT "." 1*DIGIT, all of v; case-insensitive (§7.1). */
+static bool version_ok(tstr v)
+{
+	uint32_t i, d;
+
+	if (v.len < 7 || !tstr_caseeq(tstr_sub(v, 0, 4), TSTR_LIT("SIP/")))
+		return false;
+	i = span(v, 4, C_DIGIT);
+	if (i == 4 || i >= v.len || v.s[i] != '.')
+		return false;
+	d = i + 1;
+	i = span(v, d, C_DIGIT);
+	return i > d && i == v.len;
+}
+
+/*
+ * Request-Line = Method SP Request-URI SP SIP-Version (RFC 3261 §25.1),
+ * exactly one SP between the elements and none after the version. Extra
+ * spaces (RFC 4475 §3.1.2.9 lwsstart, §3.1.2.10 trws) and LWS inside the
+ * Request-URI (§3.1.2.8) are refused with 400: the RFC allows either, and
+ * guessing where an element ends is how parsers start to disagree.
+ */
+static void parse_request_line(struct sip_msg *m, tstr l)
+{
+	const char *sp;
+	uint32_t i, u;
+
+	m->is_request = true;
+	i = span(l, 0, C_TOKEN);
+	if (i == 0 || i >= l.len || l.s[i] != ' ')
+		goto malformed;
+	m->method_name = tstr_sub(l, 0, i);
+	m->method = sip_method_from_name(m->method_name);
+	u = ++i;
+	sp = memchr(l.s + u, ' ', l.len - u);
+	if (sp == NULL || sp == l.s + u)
+		goto malformed;
+	i = (uint32_t)(sp - l.s);
+	m->ruri = tstr_sub(l, u, i - u);
+	m->version = tstr_tail(l, i + 1);
+	if (!version_ok(m->version))
+		goto malformed;
+	/* A Request-URI in <> (RFC 4475 §3.1.2.7) is not an absoluteURI. */
+	if (!uri_ok(m->ruri))
+		FAIL(m, "Malformed Request-URI");
+	return;
+
+malformed:
+	FAIL(m, "Malformed Request-Line");
+}
+
+/* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase. A missing
+ * "SP Reason-Phrase" is accepted as an empty reason. */
+static void parse_status_line(struct sip_msg *m, tstr l)
+{
+	int32_t sp = tstr_chr(l, ' ');
+	uint32_t i, d;
+	unsigned code;
+
+	if (sp < 0)
+		goto malformed;
+	m->version = tstr_sub(l, 0, (uint32_t)sp);
+	if (!version_ok(m->version))
+		goto malformed;
+	d = (uint32_t)sp + 1;
+	i = span(l, d, C_DIGIT);
+	/* Exactly three digits: a long code (RFC 4475 §3.1.2.19) is never
+	 * converted, so it cannot overflow. */
+	if (i - d != 3)
+		goto bad_code;
+	code = (unsigned)(l.s[d] - '0') * 100 + (unsigned)(l.s[d + 1] - '0') * 10 +
+	       (unsigned)(l.s[d + 2] - '0');
+	if (code < 100 || code > 699)
+		goto bad_code;
+	if (i == l.len)
+		m->reason = tstr_sub(l, i, 0);
+	else if (l.s[i] == ' ')
+		m->reason = tstr_tail(l, i + 1);
+	else
+		goto malformed;
+	m->status = (uint16_t)code;
+	return;
+
+bad_code:
+	FAIL(m, "Bad status code");
+	return;
+malformed:
+	FAIL(m, "Malformed Status-Line");
+}
+
+static void decode_via(struct sip_msg *m, tstr v)
+{
+	struct sip_via extra;
+	uint32_t pos = 0;
+	tstr parm;
+
+	if (!sip_list_next(v, &pos, &parm) || sip_parse_via(parm, &m->via) != 0) {
+		FAIL(m, "Malformed Via");
+		return;
+	}
+	/* The response can be routed from here on, whatever comes next. */
+	m->via_ok = true;
+	while (sip_list_next(v, &pos, &parm)) {
+		if (sip_parse_via(parm, &extra) != 0) {
+			FAIL(m, "Malformed Via");
+			return;
+		}
+	}
+}
+
+/* CSeq = 1*DIGIT LWS Method */
+static void decode_cseq(struct sip_msg *m, tstr v)
+{
+	uint32_t d = span(v, 0, C_DIGIT), i, e, n;
+
+	i = lws(v, d);
+	if (d == 0 || i == d || i >= v.len)
+		goto malformed;
+	e = span(v, i, C_TOKEN);
+	if (e != v.len)
+		goto malformed;
+	if (!dec(tstr_sub(v, 0, d), UINT32_MAX, &n)) {
+		FAIL(m, "CSeq out of range");
+		return;
+	}
+	m->cseq = n;
+	m->cseq_method_name = tstr_sub(v, i, e - i);
+	m->cseq_method = sip_method_from_name(m->cseq_method_name);
+	return;
+
+malformed:
+	FAIL(m, "Malformed CSeq");
+}
+
+static void decode_field(struct parse_state *ps, const struct sip_header *h,
+			 bool first)
+{
+	struct sip_msg *m = ps->m;
+	tstr v = h->value;
+	uint32_t n;
+
+	switch ((enum sip_hdr)h->id) {
+	case SIP_HDR_VIA:
+		if (first)
+			decode_via(m, v);
+		break;
+	case SIP_HDR_FROM:
+		if (!first) {
+			if (m->is_request)
+				FAIL(m, "Duplicate From header");
+		} else if (sip_parse_nameaddr(v, &m->from) != 0) {
+			FAIL(m, "Malformed From header");
+		}
+		break;
+	case SIP_HDR_TO:
+		if (!first) {
+			if (m->is_request)
+				FAIL(m, "Duplicate To header");
+		} else if (sip_parse_nameaddr(v, &m->to) != 0) {
+			FAIL(m, "Malformed To header");
+		}
+		break;
+	case SIP_HDR_CALL_ID:
+		if (!first) {
+			if (m->is_request)
+				FAIL(m, "Duplicate Call-ID header");
+		} else if (callid_ok(v)) {
+			m->call_id = v;
+		} else {
+			FAIL(m, "Malformed Call-ID");
+		}
+		break;
+	case SIP_HDR_CSEQ:
+		if (!first) {
+			if (m->is_request)
+				FAIL(m, "Duplicate CSeq header");
+		} else {
+			decode_cseq(m, v);
+		}
+		break;
+	case SIP_HDR_MAX_FORWARDS:
+		if (!first) {
+			if (m->is_request)
+				FAIL(m, "Duplicate Max-Forwards header");
+		} else if (!all_digits(v)) {
+			FAIL(m, "Malformed Max-Forwards");
+		} else if (!dec(v, 255, &n)) {
+			FAIL(m, "Max-Forwards out of range");
+		} else {
+			m->max_forwards = (int32_t)n;
+		}
+		break;
+	case SIP_HDR_EXPIRES:
+		/* Malformed (e.g. an RFC 2543 date) counts as absent: §10.3. */
+		if (first && !parse_delta(v, &m->expires))
+			m->expires = SIP_ABSENT;
+		break;
+	case SIP_HDR_CONTENT_LENGTH:
+		if (!dec(v, UINT32_MAX, &n)) {
+			FAIL(m, "Bad Content-Length");
+		} else if (ps->clen < 0) {
+			ps->clen = (int64_t)n;
+		} else if (ps->clen != (int64_t)n) {
+			FAIL(m, "Conflicting Content-Length values");
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* One header field: line is name to end of value, folds included. */
+static void parse_field(struct parse_state *ps, tstr line)
+{
+	struct sip_msg *m = ps->m;
+	struct sip_header *h;
+	uint32_t n, c;
+	bool first;
+
+	n = span(line, 0, C_TOKEN);
+	c = n;
+	while (c < line.len && is_sp(line.s[c]))
+		c++;
+	if (n == 0 || c >= line.len || line.s[c] != ':') {
+		FAIL(m, "Malformed header field");
+		return;
+	}
+	h = &m->hdrs[m->nhdrs];
+	h->name = tstr_sub(line, 0, n);
+	h->value = trim(tstr_tail(line, c + 1));
+	h->line = line;
+	h->id = (uint8_t)header_lookup(h->name);
+	first = m->hdr_count[h->id] == 0;
+	if (first)
+		m->hdr_first[h->id] = (int16_t)m->nhdrs;
+	if (m->hdr_count[h->id] < UINT8_MAX)
+		m->hdr_count[h->id]++;
+	m->nhdrs++;
+	decode_field(ps, h, first);
+}
+
+static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
+{
+	m->buf = buf;
+	m->len = len;
+	m->is_request = false;
+	m->method = SIP_METHOD_UNKNOWN;
+	m->method_name = TSTR_NULL;
+	m->ruri = TSTR_NULL;
+	m->version = TSTR_NULL;
+	m->status = 0;
+	m->reason = TSTR_NULL;
+	m->nhdrs = 0;
+	memset(m->hdr_first, 0xff, sizeof(m->hdr_first));
+	memset(m->hdr_count, 0, sizeof(m->hdr_count));
+	m->via = (struct sip_via){ 0 };
+	m->via_ok = false;
+	m->from = (struct sip_nameaddr){ 0 };
+	m->to = (struct sip_nameaddr){ 0 };
+	m->call_id = TSTR_NULL;
+	m->cseq = 0;
+	m->cseq_method = SIP_METHOD_UNKNOWN;
+	m->cseq_method_name = TSTR_NULL;
+	m->expires = SIP_ABSENT;
+	m->max_forwards = SIP_ABSENT;
+	m->body = TSTR_NULL;
+	m->contact_star = false;
+	m->ncontacts = 0;
+	m->error = NULL;
+}
+
+int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
+{
+	struct parse_state ps = { .m = m, .clen = -1 };
+	const char *p = buf, *end = buf + len, *nl, *eol;
+	bool eoh = false;
+	tstr line;
+	uint32_t rest;
+
+	msg_reset(m, buf, len);
+
+	/* Leading CRLFs (RFC 3261 §7.5); nothing but whitespace is a
+	 * keep-alive (RFC 5626 §3.5.1), not a message. */
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	for (nl = p; nl < end && is_class(*nl, C_WS); nl++)
+		;
+	if (nl == end)
+		return TDM_ETRUNCATED;
+
+	/* Start line. */
+	nl = memchr(p, '\n', (size_t)(end - p));
+	eol = nl ? nl : end;
+	if (nl && eol > p && eol[-1] == '\r')
+		eol--;
+	line = tstr_make(p, (size_t)(eol - p));
+	if (line.len >= 4 && tstr_caseeq(tstr_sub(line, 0, 4), TSTR_LIT("SIP/")))
+		parse_status_line(m, line);
+	else
+		parse_request_line(m, line);
+	p = nl ? nl + 1 : end;
+
+	/* Header fields, up to the empty line. */
+	while (p < end) {
+		const char *q = p;
+
+		if (*p == '\n') {
+			p++;
+			eoh = true;
+			break;
+		}
+		if (*p == '\r' && end - p >= 2 && p[1] == '\n') {
+			p += 2;
+			eoh = true;
+			break;
+		}
+		/* The field runs to the first line end not followed by SP/HT
+		 * (a fold continues it, §7.3.1). */
+		for (;;) {
+			nl = memchr(q, '\n', (size_t)(end - q));
+			if (nl == NULL) {
+				eol = end;
+				q = end;
+				break;
+			}
+			if (nl + 1 < end && is_sp(nl[1])) {
+				q = nl + 1;
+				continue;
+			}
+			eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+			q = nl + 1;
+			break;
+		}
+		if (m->nhdrs == SIP_MAX_HEADERS) {
+			FAIL(m, "Too many header fields");
+			return TDM_EMALFORMED;
+		}
+		parse_field(&ps, tstr_make(p, (size_t)(eol - p)));
+		p = q;
+	}
+	if (!eoh)
+		FAIL(m, "Truncated message");
+
+	/* Body: framed by Content-Length; octets past it are ignored
+	 * (§18.3). Without Content-Length it is the rest of the datagram. */
+	rest = (uint32_t)(end - p);
+	if (ps.clen > (int64_t)rest) {
+		FAIL(m, "Bad Content-Length");
+		m->body = tstr_make(p, rest);
+	} else {
+		m->body = tstr_make(p, ps.clen >= 0 ? (size_t)ps.clen : rest);
+	}
+
+	/* §8.1.1: the fields every request carries. */
+	if (m->is_request) {
+		if (m->hdr_count[SIP_HDR_VIA] == 0)
+			FAIL(m, "Missing Via");
+		if (m->hdr_count[SIP_HDR_FROM] == 0)
+			FAIL(m, "Missing From header");
+		if (m->hdr_count[SIP_HDR_TO] == 0)
+			FAIL(m, "Missing To header");
+		if (m->hdr_count[SIP_HDR_CALL_ID] == 0)
+			FAIL(m, "Missing Call-ID");
+		if (m->hdr_count[SIP_HDR_CSEQ] == 0)
+			FAIL(m, "Missing CSeq");
+		if (m->cseq_method_name.s && m->method_name.s &&
+		    !tstr_eq(m->cseq_method_name, m->method_name))
+			FAIL(m, "CSeq method does not match");
+	}
+	return m->error ? TDM_EMALFORMED : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header helpers. */
+
+const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
+{
+	if ((unsigned)id >= SIP_HDR_COUNT || m->hdr_first[id] < 0 ||
+	    m->hdr_first[id] >= m->nhdrs)
+		return NULL;
+	return &m->hdrs[m->hdr_first[id]];
+}
+
+const struct sip_header *sip_header_next(const struct sip_msg *m,
+					 const struct sip_header *h)
+{
+	if (h < m->hdrs || h >= m->hdrs + m->nhdrs)
+		return NULL;
+	for (const struct sip_header *n = h + 1; n < m->hdrs + m->nhdrs; n++)
+		if (n->id == h->id)
+			return n;
+	return NULL;
+}
+
+bool sip_has_option_tag(const struct sip_msg *m, enum sip_hdr id, const char *tag)
+{
+	tstr want = tstr_cstr(tag), v;
+
+	for (const struct sip_header *h = sip_header_first(m, id); h;
+	     h = sip_header_next(m, h)) {
+		uint32_t pos = 0;
+		while (sip_list_next(h->value, &pos, &v))
+			if (tstr_caseeq(v, want))
+				return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Contacts (RFC 3261 §20.10, §10.2.1.2; RFC 5626 §4.2). */
+
+/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as q*1000. */
+static bool parse_q(tstr v, int16_t *out)
+{
+	int q, scale = 100;
+
+	if (v.len == 0 || (v.s[0] != '0' && v.s[0] != '1') || v.len > 5)
+		return false;
+	q = (v.s[0] - '0') * 1000;
+	if (v.len > 1) {
+		if (v.s[1] != '.')
+			return false;
+		for (uint32_t i = 2; i < v.len; i++, scale /= 10) {
+			unsigned d = (unsigned char)v.s[i] - '0';
+			if (d > 9)
+				return false;
+			q += (int)d * scale;
+		}
+	}
+	if (q > 1000)
+		return false;
+	*out = (int16_t)q;
+	return true;
+}
+
+/* One contact-param: the name-addr and the parameters a registrar reads. */
+static int parse_contact(tstr v, struct sip_contact *c, const char **why)
+{
+	tstr name, pv;
+	uint32_t pos = 0;
+	unsigned seen = 0;
+	uint32_t n;
+	int r;
+
+	*why = "Malformed Contact";
+	if (sip_parse_nameaddr(v, &c->na) != 0)
+		return TDM_EMALFORMED;
+	c->expires = SIP_ABSENT;
+	c->q = SIP_Q_ABSENT;
+	c->instance = TSTR_NULL;
+	c->reg_id = SIP_ABSENT;
+	/* The first occurrence of a parameter wins, as in sip_param_find(). */
+	while ((r = sip_param_next(c->na.params, &pos, &name, &pv)) > 0) {
+		if (NAME_IS(name, "expires")) {
+			if (!(seen & 1) && !parse_delta(pv, &c->expires))
+				c->expires = SIP_ABSENT;
+			seen |= 1;
+		} else if (NAME_IS(name, "q")) {
+			if (!(seen & 2) && !parse_q(pv, &c->q)) {
+				*why = "Bad q value in Contact";
+				return TDM_EMALFORMED;
+			}
+			seen |= 2;
+		} else if (NAME_IS(name, "+sip.instance")) {
+			if (!(seen & 4)) {
+				if (pv.len >= 2 && pv.s[0] == '"')
+					pv = tstr_sub(pv, 1, pv.len - 2);
+				c->instance = pv;
+			}
+			seen |= 4;
+		} else if (NAME_IS(name, "reg-id")) {
+			/* RFC 5626 §4.2: 1 to 2^31-1. */
+			if (!(seen & 8)) {
+				if (!dec(pv, INT32_MAX, &n) || n == 0) {
+					*why = "Bad reg-id in Contact";
+					return TDM_EMALFORMED;
+				}
+				c->reg_id = (int32_t)n;
+			}
+			seen |= 8;
+		}
+	}
+	return r < 0 ? TDM_EMALFORMED : 0;
+}
+
+int sip_parse_contacts(struct sip_msg *m)
+{
+	const char *why;
+	tstr v;
+
+	m->contact_star = false;
+	m->ncontacts = 0;
+	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
+	     h = sip_header_next(m, h)) {
+		uint32_t pos = 0;
+		bool any = false;
+
+		while (sip_list_next(h->value, &pos, &v)) {
+			any = true;
+			/* STAR = SWS "*" SWS, alone (§10.2.2, §20.10). */
+			if (v.len == 1 && v.s[0] == '*') {
+				if (m->contact_star || m->ncontacts)
+					goto star_mixed;
+				m->contact_star = true;
+				continue;
+			}
+			if (m->contact_star)
+				goto star_mixed;
+			if (m->ncontacts == SIP_MAX_CONTACTS) {
+				m->error = "Too many Contact values";
+				return TDM_ETOOMANY;
+			}
+			if (parse_contact(v, &m->contacts[m->ncontacts], &why) != 0) {
+				m->error = why;
+				return TDM_EMALFORMED;
+			}
+			m->ncontacts++;
+		}
+		if (!any) {
+			m->error = "Malformed Contact";
+			return TDM_EMALFORMED;
+		}
+	}
+	return 0;
+
+star_mixed:
+	m->error = "Contact * mixed with other contacts";
+	return TDM_EMALFORMED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Authorization (RFC 7235 §2.1, RFC 7616 §3.4, RFC 3261 §25.1). */
+
+int sip_parse_digest_cred(tstr value, struct sip_digest_cred *out)
+{
+#define F(name) { #name, sizeof(#name) - 1, offsetof(struct sip_digest_cred, name) }
+	static const struct {
+		const char *name;
+		uint32_t len;
+		size_t off;
+	} fields[] = {
+		F(username), F(realm), F(nonce), F(uri), F(response),
+		F(algorithm), F(cnonce), F(opaque), F(qop), F(nc),
+	};
+#undef F
+	struct sip_digest_cred c = { 0 };
+	tstr v = trim(value), name, pv;
+	uint32_t i, e, seen = 0, nparams = 0;
+
+	i = span(v, 0, C_TOKEN);
+	if (i == 0)
+		goto malformed;
+	if (!tstr_caseeq(tstr_sub(v, 0, i), TSTR_LIT("Digest")))
+		return TDM_ENOTFOUND;
+	e = lws(v, i);
+	if (e == i)
+		goto malformed;
+	i = e;
+	/* auth-param *(COMMA auth-param); empty list elements are allowed
+	 * (RFC 7230 §7). Each known parameter at most once (RFC 7616 §3.4). */
+	while (i < v.len) {
+		if (v.s[i] == ',') {
+			i = lws(v, i + 1);
+			continue;
+		}
+		e = span(v, i, C_TOKEN);
+		if (e == i)
+			goto malformed;
+		name = tstr_sub(v, i, e - i);
+		i = lws(v, e);
+		if (i >= v.len || v.s[i] != '=')
+			goto malformed;
+		i = lws(v, i + 1);
+		if (i >= v.len)
+			goto malformed;
+		if (v.s[i] == '"') {
+			e = quoted_end(v, i);
+			if (e == 0)
+				goto malformed;
+			pv = tstr_sub(v, i + 1, e - i - 2);
+		} else {
+			e = span(v, i, C_TOKEN);
+			if (e == i)
+				goto malformed;
+			pv = tstr_sub(v, i, e - i);
+		}
+		i = lws(v, e);
+		if (i < v.len && v.s[i] != ',')
+			goto malformed;
+		nparams++;
+		for (unsigned k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+			if (name.len != fields[k].len ||
+			    !name_is(name.s, fields[k].name, fields[k].len))
+				continue;
+			if (seen & (1u << k))
+				goto malformed;
+			seen |= 1u << k;
+			*(tstr *)((char *)&c + fields[k].off) = pv;
+			break;
+		}
+	}
+	if (nparams == 0)
+		goto malformed;
+	*out = c;
+	return 0;
+
+malformed:
+	return TDM_EMALFORMED;
+}

@@ -234,8 +234,33 @@ int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out);
 int sip_parse_via(tstr value, struct sip_via *out);
 
 enum sip_method sip_method_from_name(tstr name);
+/* The names of SIP_METHODS / SIP_HEADERS; NULL for SIP_METHOD_UNKNOWN,
+ * SIP_HDR_OTHER and out-of-range values. */
 const char *sip_method_name(enum sip_method m);
 const char *sip_header_name(enum sip_hdr id);
+
+/* Lexical helpers, shared by the parser and the URI code. */
+
+/* The id of a header field name, full or compact, case-insensitive;
+ * SIP_HDR_OTHER when it is not one of SIP_HEADERS. */
+enum sip_hdr sip_header_lookup(tstr name);
+
+/* Index of the first byte at or after pos that is not linear white space
+ * (SP, HT, or CRLF / LF followed by SP or HT: a fold). */
+uint32_t sip_skip_lws(tstr s, uint32_t pos);
+
+/* Length of the host (hostname, IPv4address or IPv6reference with its
+ * brackets) that starts s; 0 when s does not start with one. */
+uint32_t sip_host_len(tstr s);
+
+/*
+ * Step through a ";name=value;flag" sequence, LWS allowed around ';' and
+ * '=': returns 1 with *name and *value set (value raw, quotes kept, empty
+ * for a flag), 0 at the end, or TDM_EMALFORMED.
+ *   uint32_t pos = 0; tstr n, v; int r;
+ *   while ((r = sip_param_next(params, &pos, &n, &v)) > 0) ...
+ */
+int sip_param_next(tstr params, uint32_t *pos, tstr *name, tstr *value);
 
 /* ------------------------------------------------------------------ */
 /* URIs (RFC 3261 §19.1, RFC 3966 for tel:). */
@@ -258,16 +283,23 @@ struct sip_uri {
 	tstr headers;   /* after '?', without it; empty when absent */
 };
 
+/* A sip/sips URI with more uri-parameters, or more headers, than this is
+ * refused: it keeps sip_uri_equal() linear in practice. */
+#define SIP_URI_MAX_PARAMS 64
+
 /* Returns 0 or TDM_EMALFORMED. For SIP_URI_OTHER / SIP_URI_TEL only
  * scheme_name is decoded and the rest of the URI is left in params. */
 int sip_uri_parse(tstr text, struct sip_uri *out);
 
 /* URI equality per RFC 3261 §19.1.4 (for sip: and sips:). Falls back to a
- * case-insensitive comparison for other schemes. */
+ * case-insensitive comparison for other schemes. A parameter given twice
+ * compares by its first occurrence, as sip_param_find() reads it. A URI
+ * that does not parse equals nothing. */
 bool sip_uri_equal(tstr a, tstr b);
 
 /*
- * Write the canonical address-of-record of a sip:/sips: URI into out:
+ * Write the canonical address-of-record of a sip:/sips: URI into out (and
+ * a terminating NUL, which the returned length does not count):
  * "sip:" user "@" host, scheme and host in lower case, user %-escapes of
  * unreserved characters decoded and the rest with upper-case hex, port and
  * parameters dropped. Returns the length, or TDM_ENOSPACE /
@@ -291,7 +323,9 @@ struct sip_digest_cred {
 };
 
 /* Decode an Authorization value. Returns 0, TDM_ENOTFOUND when the scheme
- * is not Digest, or TDM_EMALFORMED. */
+ * is not Digest, or TDM_EMALFORMED. Backslash escapes inside quoted values
+ * are left as written (zero-copy). Unknown parameters are ignored; a known
+ * one given twice is malformed. */
 int sip_parse_digest_cred(tstr value, struct sip_digest_cred *out);
 
 #endif

@@ -1,2 +1,375 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * The users table (see users.h for the contract).
+ *
+ * Two cds_lfht indexes over the same immutable records: by name (every
+ * user) and by number (users with a non-empty number). Keys are the
+ * NUL-terminated strings inside the record, hashed with SipHash-2-4 under a
+ * random per-table key so that a crafted user list cannot build long
+ * chains.
+ *
+ * Writers (users_put, users_del) are serialised by a mutex: the contract is
+ * that only the control thread writes, but the mutex keeps the two indexes
+ * consistent should that ever change, and costs readers nothing. Readers
+ * never lock.
+ *
+ * A replacement publishes the new record in the name index with one atomic
+ * cds_lfht_replace; the number index follows (replace when the number is
+ * unchanged, else delete the old number and add the new one). A reader can
+ * therefore meet the old record through one index and the new one through
+ * the other for a moment; both stay valid until its next quiescent state.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/rculfhash.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/siphash.h>
+
+#include "err.h"
+#include "rec_pool.h"   /* tdm_rcu_after_grace_period() */
+#include "users.h"
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define tsan_release(p) __tsan_release(p)
+#define tsan_acquire(p) __tsan_acquire(p)
+#else
+#define tsan_release(p) ((void)(p))
+#define tsan_acquire(p) ((void)(p))
+#endif
+
+#define USERS_BUCKETS 64u
+
+struct users {
+	struct cds_lfht *by_name;
+	struct cds_lfht *by_number;
+	pthread_mutex_t write_lock;
+	_Atomic uint64_t count;
+	uint8_t key[SIPHASH_KEY_SIZE];
+};
+
+static int fill_random(uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static uint64_t key_hash(const struct users *u, tstr k)
+{
+	static const unsigned char empty[1];
+	unsigned char out[SIPHASH_MAC_SIZE_8];
+	uint64_t h;
+
+	wc_SipHash(u->key, k.len ? (const unsigned char *)k.s : empty, k.len,
+		   out, SIPHASH_MAC_SIZE_8);
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+/* A fixed-size field as a tstr: up to its NUL, or up to cap. */
+static tstr field(const char *s, size_t cap)
+{
+	const char *nul = memchr(s, '\0', cap);
+
+	return tstr_make(s, nul ? (size_t)(nul - s) : cap);
+}
+
+static int match_name(struct cds_lfht_node *node, const void *key)
+{
+	const struct user *usr = caa_container_of(node, struct user, by_name);
+
+	tsan_acquire((void *)(uintptr_t)usr);
+	return tstr_eq(field(usr->name, USER_NAME_MAX), *(const tstr *)key);
+}
+
+static int match_number(struct cds_lfht_node *node, const void *key)
+{
+	const struct user *usr = caa_container_of(node, struct user, by_number);
+
+	tsan_acquire((void *)(uintptr_t)usr);
+	return tstr_eq(field(usr->number, USER_NUMBER_MAX), *(const tstr *)key);
+}
+
+struct users *users_create(void)
+{
+	struct users *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	if (fill_random(u->key, sizeof(u->key)) < 0)
+		goto fail;
+	if (pthread_mutex_init(&u->write_lock, NULL) != 0)
+		goto fail;
+	atomic_init(&u->count, 0);
+	u->by_name = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
+				  CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	u->by_number = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
+				    CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!u->by_name || !u->by_number) {
+		if (u->by_name)
+			cds_lfht_destroy(u->by_name, NULL);
+		if (u->by_number)
+			cds_lfht_destroy(u->by_number, NULL);
+		pthread_mutex_destroy(&u->write_lock);
+		goto fail;
+	}
+	return u;
+fail:
+	free(u);
+	return NULL;
+}
+
+static void user_free_rcu(struct rcu_head *head)
+{
+	struct user *usr = caa_container_of(head, struct user, rcu);
+
+	tdm_rcu_after_grace_period();
+	tsan_acquire(usr);
+	free(usr);
+}
+
+/* Unlink and retire every user. Registered, online thread. */
+static void users_empty(struct users *u)
+{
+	struct cds_lfht_iter it;
+	struct user *usr;
+
+	cds_lfht_for_each_entry(u->by_name, &it, usr, by_name) {
+		if (cds_lfht_del(u->by_name, &usr->by_name) != 0)
+			continue;
+		if (usr->number[0])
+			cds_lfht_del(u->by_number, &usr->by_number);
+		call_rcu(&usr->rcu, user_free_rcu);
+	}
+}
+
+static void *users_empty_thread(void *arg)
+{
+	rcu_register_thread();
+	users_empty(arg);
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+/* Same calling rules and reasoning as bind_table_destroy(): the walk needs
+ * the read side, rcu_barrier() and cds_lfht_destroy() need its absence. */
+void users_destroy(struct users *u)
+{
+	bool online;
+
+	if (!u)
+		return;
+	online = rcu_read_ongoing();
+	if (online) {
+		users_empty(u);
+		tdm_rcu_thread_offline();
+	} else {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, users_empty_thread, u) != 0)
+			return;   /* cannot walk safely: leave it to the exit */
+		pthread_join(th, NULL);
+	}
+	rcu_barrier();
+	cds_lfht_destroy(u->by_name, NULL);
+	cds_lfht_destroy(u->by_number, NULL);
+	if (online)
+		rcu_thread_online();
+	pthread_mutex_destroy(&u->write_lock);
+	free(u);
+}
+
+struct user *users_alloc(void)
+{
+	return calloc(1, sizeof(struct user));
+}
+
+static struct user *find_name(struct users *u, tstr name, uint64_t h)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(u->by_name, h, match_name, &name, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct user, by_name) : NULL;
+}
+
+static struct user *find_number(struct users *u, tstr number, uint64_t h)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(u->by_number, h, match_number, &number, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct user, by_number) : NULL;
+}
+
+const struct user *users_find(struct users *u, tstr key)
+{
+	struct user *usr = NULL;
+	uint64_t h;
+
+	if (key.len == 0 || !key.s)
+		return NULL;
+	h = key_hash(u, key);
+	if (key.len < USER_NAME_MAX)
+		usr = find_name(u, key, h);
+	if (!usr && key.len < USER_NUMBER_MAX)
+		usr = find_number(u, key, h);
+	if (usr)
+		tsan_acquire(usr);
+	return usr;
+}
+
+/* Every string field must be NUL-terminated inside its array, the name
+ * non-empty. */
+static bool user_valid(const struct user *usr)
+{
+	return usr->name[0] &&
+	       memchr(usr->name, '\0', sizeof(usr->name)) &&
+	       memchr(usr->number, '\0', sizeof(usr->number)) &&
+	       memchr(usr->domain, '\0', sizeof(usr->domain)) &&
+	       memchr(usr->display, '\0', sizeof(usr->display));
+}
+
+/* Swap old for usr in one index; old must be in it. */
+static int index_replace(struct cds_lfht *ht, struct cds_lfht_node *old_node,
+			 struct cds_lfht_node *new_node, uint64_t h,
+			 cds_lfht_match_fct match, tstr key)
+{
+	struct cds_lfht_iter it = {
+		.node = old_node,
+		.next = rcu_dereference(old_node->next),
+	};
+
+	return cds_lfht_replace(ht, &it, h, match, &key, new_node);
+}
+
+static int put_locked(struct users *u, struct user *usr)
+{
+	tstr name = tstr_cstr(usr->name);
+	tstr num = tstr_cstr(usr->number);
+	uint64_t hname = key_hash(u, name);
+	uint64_t hnum = num.len ? key_hash(u, num) : 0;
+	struct user *old = find_name(u, name, hname);
+
+	if (num.len) {
+		struct user *other = find_number(u, num, hnum);
+
+		if (other && other != old)
+			return TDM_EEXISTS;
+	}
+	tsan_release(usr);
+	if (!old) {
+		if (cds_lfht_add_unique(u->by_name, hname, match_name, &name,
+					&usr->by_name) != &usr->by_name)
+			return TDM_EEXISTS;
+		if (num.len && cds_lfht_add_unique(u->by_number, hnum, match_number,
+						   &num, &usr->by_number) != &usr->by_number) {
+			/* Not reachable with writers serialised (checked above);
+			 * undo so the indexes stay consistent. */
+			cds_lfht_del(u->by_name, &usr->by_name);
+			return -EAGAIN;
+		}
+		atomic_fetch_add_explicit(&u->count, 1, memory_order_relaxed);
+		return 0;
+	}
+	if (index_replace(u->by_name, &old->by_name, &usr->by_name, hname,
+			  match_name, name) != 0)
+		return TDM_EEXISTS;
+	if (old->number[0] && num.len && strcmp(old->number, usr->number) == 0) {
+		index_replace(u->by_number, &old->by_number, &usr->by_number, hnum,
+			      match_number, num);
+	} else {
+		if (old->number[0])
+			cds_lfht_del(u->by_number, &old->by_number);
+		if (num.len)
+			cds_lfht_add_unique(u->by_number, hnum, match_number, &num,
+					    &usr->by_number);
+	}
+	call_rcu(&old->rcu, user_free_rcu);
+	return 0;
+}
+
+int users_put(struct users *u, struct user *usr)
+{
+	int rc;
+
+	if (!usr)
+		return -EINVAL;
+	if (!user_valid(usr)) {
+		free(usr);
+		return TDM_EMALFORMED;
+	}
+	pthread_mutex_lock(&u->write_lock);
+	rc = put_locked(u, usr);
+	pthread_mutex_unlock(&u->write_lock);
+	if (rc == -EAGAIN) {
+		/* usr was briefly visible by name: a reader may hold it. */
+		call_rcu(&usr->rcu, user_free_rcu);
+		return TDM_EEXISTS;
+	}
+	if (rc < 0)
+		free(usr);
+	return rc;
+}
+
+int users_del(struct users *u, tstr name)
+{
+	struct user *usr;
+	int rc = TDM_ENOTFOUND;
+
+	if (name.len == 0 || !name.s || name.len >= USER_NAME_MAX)
+		return TDM_ENOTFOUND;
+	pthread_mutex_lock(&u->write_lock);
+	usr = find_name(u, name, key_hash(u, name));
+	if (usr && cds_lfht_del(u->by_name, &usr->by_name) == 0) {
+		if (usr->number[0])
+			cds_lfht_del(u->by_number, &usr->by_number);
+		atomic_fetch_sub_explicit(&u->count, 1, memory_order_relaxed);
+		call_rcu(&usr->rcu, user_free_rcu);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&u->write_lock);
+	return rc;
+}
+
+uint64_t users_count(struct users *u)
+{
+	return atomic_load_explicit(&u->count, memory_order_relaxed);
+}
+
+int users_foreach(struct users *u, int (*cb)(const struct user *usr, void *arg),
+		  void *arg)
+{
+	struct cds_lfht_iter it;
+	struct user *usr;
+
+	cds_lfht_for_each_entry(u->by_name, &it, usr, by_name) {
+		int rc;
+
+		tsan_acquire(usr);
+		rc = cb(usr, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -48,20 +48,26 @@ struct user {
 struct users;
 
 struct users *users_create(void);
-/* Free the table and every user. No reader may be left (rcu_barrier()
- * first if users were retired). NULL is a no-op. */
+/* Free the table and every user. No reader or writer may be left. Waits
+ * for retired users itself (rcu_barrier()); callable from a registered
+ * thread (online or offline) or an unregistered one, but not from a
+ * call_rcu callback. NULL is a no-op. */
 void users_destroy(struct users *u);
 
 /* Read side. A user whose name equals key, else one whose number equals
  * key, else NULL. */
 const struct user *users_find(struct users *u, tstr key);
 
-/* Control thread. Takes ownership of usr (allocated with users_alloc()).
- * Replaces the user with the same name, or inserts. The number must not
- * belong to another user: TDM_EEXISTS (usr is then freed). */
+/* Control thread (registered with urcu-qsbr and online; writers are
+ * serialised internally). Takes ownership of usr (allocated with
+ * users_alloc()). Replaces the user with the same name, or inserts. The
+ * number must not belong to another user: TDM_EEXISTS (usr is then freed).
+ * An empty name, or a string field without its NUL inside the array:
+ * TDM_EMALFORMED (usr is freed). A replaced user is freed after a grace
+ * period; a user whose number changed is found by the new number only. */
 int users_put(struct users *u, struct user *usr);
 
-/* Control thread. Returns 0 or TDM_ENOTFOUND. */
+/* Control thread (registered, online). Returns 0 or TDM_ENOTFOUND. */
 int users_del(struct users *u, tstr name);
 
 /* A zeroed user record for users_put(). NULL on out of memory. */

@@ -1,2 +1,944 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * Unit tests for dataplane/bindings.c: publish semantics (insert, replace,
+ * delete, lost races), the record layout, size limits, the walk, the expiry
+ * sweep, the keyed hash, destroy, and many writers updating the same AORs
+ * copy-on-write at once with a sweeper and a reader running.
+ */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <urcu-qsbr.h>
+
+#include "bindings.h"
+#include "err.h"
+
+static void rcu_up(void)
+{
+	rcu_register_thread();
+}
+
+static void rcu_down(void)
+{
+	rcu_unregister_thread();
+}
+
+TestSuite(bindings, .init = rcu_up, .fini = rcu_down);
+
+static const uint8_t key_a[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+static struct bind_table *table_with_key(const uint8_t *key)
+{
+	struct bind_table_params prm = { .initial_buckets = 16, .hash_key = key };
+	struct bind_table *t = bind_table_create(&prm);
+
+	cr_assert_not_null(t);
+	return t;
+}
+
+static struct binding_src src(const char *uri, const char *call_id, uint32_t cseq,
+			      uint64_t expires_ms)
+{
+	struct binding_src b = {
+		.uri = tstr_cstr(uri),
+		.call_id = tstr_cstr(call_id),
+		.expires_ms = expires_ms,
+		.registered_ms = 1,
+		.cseq = cseq,
+		.reg_id = BINDING_REG_ID_NONE,
+		.q = BINDING_Q_NONE,
+	};
+	return b;
+}
+
+static struct aor_rec *build1(struct bind_table *t, struct rec_pool *p, const char *aor,
+			      const char *uri, uint32_t cseq, uint64_t exp)
+{
+	struct binding_src b = src(uri, "call-1", cseq, exp);
+	tstr a = tstr_cstr(aor);
+	int err = 1;
+	struct aor_rec *r = aor_rec_build(p, a, bind_hash(t, a), &b, 1, &err);
+
+	cr_assert_not_null(r);
+	cr_assert_eq(err, 0);
+	return r;
+}
+
+static const struct aor_rec *lookup(struct bind_table *t, const char *aor)
+{
+	tstr a = tstr_cstr(aor);
+
+	return bind_lookup(t, a, bind_hash(t, a));
+}
+
+static bool tstr_is(tstr a, const char *s)
+{
+	return tstr_eq(a, tstr_cstr(s));
+}
+
+Test(bindings, insert_lookup_replace_delete)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r1 = build1(t, p, "sip:alice@example.com", "sip:alice@192.0.2.1", 1, 100);
+	struct aor_rec *r2 = build1(t, p, "sip:alice@example.com", "sip:alice@192.0.2.2", 2, 100);
+
+	cr_assert_null(lookup(t, "sip:alice@example.com"));
+	cr_assert_eq(bind_publish(t, NULL, r1), 0);
+	cr_assert_eq(lookup(t, "sip:alice@example.com"), r1);
+	cr_assert_null(lookup(t, "sip:bob@example.com"));
+	cr_assert_null(lookup(t, "sip:Alice@example.com"), "keys are compared exactly");
+	cr_assert_eq(bind_count(t), 1);
+
+	cr_assert_eq(bind_publish(t, r1, r2), 0);
+	cr_assert_eq(lookup(t, "sip:alice@example.com"), r2);
+	cr_assert(tstr_is(binding_uri(r2, &r2->b[0]), "sip:alice@192.0.2.2"));
+	cr_assert_eq(bind_count(t), 1);
+
+	cr_assert_eq(bind_publish(t, r2, NULL), 0);
+	cr_assert_null(lookup(t, "sip:alice@example.com"));
+	cr_assert_eq(bind_count(t), 0);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, insert_when_present_is_a_lost_race)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r1 = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	struct aor_rec *r2 = build1(t, p, "sip:a@x", "sip:a@192.0.2.2", 1, 100);
+
+	cr_assert_eq(bind_publish(t, NULL, r1), 0);
+	cr_assert_eq(bind_publish(t, NULL, r2), TDM_ERACE);
+	cr_assert_eq(lookup(t, "sip:a@x"), r1, "the first record stays");
+	cr_assert_eq(bind_count(t), 1);
+	/* The loser still owns its record. */
+	aor_rec_discard(r2);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, replace_of_stale_record_is_a_lost_race)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r1 = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	struct aor_rec *r2 = build1(t, p, "sip:a@x", "sip:a@192.0.2.2", 2, 100);
+	struct aor_rec *r3 = build1(t, p, "sip:a@x", "sip:a@192.0.2.3", 3, 100);
+
+	cr_assert_eq(bind_publish(t, NULL, r1), 0);
+	cr_assert_eq(bind_publish(t, r1, r2), 0);
+	/* r3 was built from r1, which is no longer current. */
+	cr_assert_eq(bind_publish(t, r1, r3), TDM_ERACE);
+	cr_assert_eq(lookup(t, "sip:a@x"), r2);
+	/* Built again from the current record, it goes in. */
+	cr_assert_eq(bind_publish(t, r2, r3), 0);
+	cr_assert_eq(lookup(t, "sip:a@x"), r3);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, delete_of_stale_record_is_a_lost_race)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r1 = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	struct aor_rec *r2 = build1(t, p, "sip:a@x", "sip:a@192.0.2.2", 2, 100);
+
+	cr_assert_eq(bind_publish(t, NULL, r1), 0);
+	cr_assert_eq(bind_publish(t, r1, r2), 0);
+	cr_assert_eq(bind_publish(t, r1, NULL), TDM_ERACE, "r1 was replaced");
+	cr_assert_eq(lookup(t, "sip:a@x"), r2, "the delete did not take r2 with it");
+	cr_assert_eq(bind_publish(t, r2, NULL), 0);
+	cr_assert_eq(bind_publish(t, r2, NULL), TDM_ERACE, "deleted twice");
+	cr_assert_null(lookup(t, "sip:a@x"));
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, publish_refuses_nothing_and_a_record_for_another_aor)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *ra = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	struct aor_rec *rb = build1(t, p, "sip:b@x", "sip:b@192.0.2.1", 1, 100);
+
+	cr_assert_eq(bind_publish(t, NULL, NULL), -EINVAL);
+	cr_assert_eq(bind_publish(t, NULL, ra), 0);
+	cr_assert_eq(bind_publish(t, ra, rb), -EINVAL);
+	cr_assert_eq(lookup(t, "sip:a@x"), ra);
+	cr_assert_null(lookup(t, "sip:b@x"));
+	aor_rec_discard(rb);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, record_layout_round_trips_every_field)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct binding_src in[3] = {
+		{
+			.uri = TSTR_LIT("sip:alice@192.0.2.10:5060;transport=udp"),
+			.call_id = TSTR_LIT("a84b4c76e66710@pc33.example.com"),
+			.instance = TSTR_LIT("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"),
+			.path = TSTR_LIT("<sip:p1.example.com;lr>, <sip:p2.example.com;lr>"),
+			.user_agent = TSTR_LIT("Acme Phone 1.0"),
+			.expires_ms = 123456789012ull,
+			.registered_ms = 123456000000ull,
+			.cseq = 4294967295u,
+			.reg_id = 1,
+			.q = 1000,
+		},
+		{
+			.uri = TSTR_LIT("sip:alice@[2001:db8::1]:5062"),
+			.call_id = TSTR_LIT("x"),
+			.expires_ms = 1,
+			.registered_ms = 0,
+			.cseq = 0,
+			.reg_id = BINDING_REG_ID_NONE,
+			.q = BINDING_Q_NONE,
+		},
+		{
+			.uri = TSTR_LIT("sips:alice@pc.example.com"),
+			.call_id = TSTR_LIT(""),
+			.user_agent = TSTR_LIT("UA-3"),
+			.expires_ms = UINT64_MAX,
+			.cseq = 7,
+			.reg_id = 65535,
+			.q = 0,
+		},
+	};
+	tstr aor = TSTR_LIT("sip:alice@example.com");
+	uint64_t strings = aor.len;
+	struct aor_rec *r;
+	int err;
+
+	cr_assert_eq(addr_parse("192.0.2.10:5060", 0, &in[0].source), 0);
+	cr_assert_eq(addr_parse("[2001:db8::1]:5062", 0, &in[1].source), 0);
+	/* in[2].source stays all zero (AF_UNSPEC). */
+	for (unsigned i = 0; i < 3; i++)
+		strings += in[i].uri.len + in[i].call_id.len + in[i].instance.len +
+			   in[i].path.len + in[i].user_agent.len;
+
+	r = aor_rec_build(p, aor, 0x1234, in, 3, &err);
+	cr_assert_not_null(r);
+	cr_assert_eq(err, 0);
+	cr_assert_eq(r->hash, 0x1234);
+	cr_assert_eq(r->nbind, 3);
+	cr_assert_eq(r->aor_len, aor.len);
+	cr_assert(tstr_eq(aor_rec_key(r), aor));
+	cr_assert_eq(r->size, sizeof(struct aor_rec) + 3 * sizeof(struct binding) + strings);
+	cr_assert_geq(rec_pool_obj_size(r), r->size);
+	cr_assert_eq((uintptr_t)r % 16, 0);
+	/* The AOR sits right after the binding array. */
+	cr_assert_eq((const char *)aor_rec_key(r).s, (const char *)&r->b[3]);
+
+	for (unsigned i = 0; i < 3; i++) {
+		const struct binding *b = &r->b[i];
+		struct binding_src out;
+
+		binding_to_src(r, b, &out);
+		cr_assert(tstr_eq(out.uri, in[i].uri), "uri %u", i);
+		cr_assert(tstr_eq(out.call_id, in[i].call_id), "call_id %u", i);
+		cr_assert(tstr_eq(out.instance, in[i].instance), "instance %u", i);
+		cr_assert(tstr_eq(out.path, in[i].path), "path %u", i);
+		cr_assert(tstr_eq(out.user_agent, in[i].user_agent), "user_agent %u", i);
+		cr_assert_eq(out.expires_ms, in[i].expires_ms);
+		cr_assert_eq(out.registered_ms, in[i].registered_ms);
+		cr_assert_eq(out.cseq, in[i].cseq);
+		cr_assert_eq(out.reg_id, in[i].reg_id);
+		cr_assert_eq(out.q, in[i].q);
+		cr_assert(memcmp(&out.source, &in[i].source, sizeof(out.source)) == 0);
+		/* The strings live inside the record, not in the caller's. */
+		cr_assert(out.uri.s > (const char *)r && out.uri.s + out.uri.len <= (const char *)r + r->size);
+		cr_assert(tstr_eq(binding_uri(r, b), in[i].uri));
+		cr_assert_leq(b->user_agent_off + b->user_agent_len, r->size);
+	}
+	cr_assert(addr_equal(&r->b[1].source, &in[1].source));
+
+	/* A record built from another record's bindings (strings pointing into
+	 * it) is an exact copy. */
+	{
+		struct binding_src again[3];
+		struct aor_rec *r2;
+
+		for (unsigned i = 0; i < 3; i++)
+			binding_to_src(r, &r->b[i], &again[i]);
+		r2 = aor_rec_build(p, aor_rec_key(r), r->hash, again, 3, NULL);
+		cr_assert_not_null(r2);
+		cr_assert_eq(r2->size, r->size);
+		cr_assert(memcmp((const char *)r2 + offsetof(struct aor_rec, hash),
+				 (const char *)r + offsetof(struct aor_rec, hash),
+				 r->size - offsetof(struct aor_rec, hash)) == 0);
+		aor_rec_discard(r2);
+	}
+	aor_rec_discard(r);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, build_refuses_empty_and_malformed_records)
+{
+	struct rec_pool *p = rec_pool_create("t");
+	struct binding_src b = src("sip:a@192.0.2.1", "c", 1, 1);
+	int err = 0;
+
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("sip:a@x"), 1, &b, 0, &err));
+	cr_assert_eq(err, TDM_EMALFORMED, "a record needs at least one binding");
+	err = 0;
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("sip:a@x"), 1, NULL, 1, &err));
+	cr_assert_eq(err, TDM_EMALFORMED);
+	err = 0;
+	cr_assert_null(aor_rec_build(p, TSTR_NULL, 1, &b, 1, &err));
+	cr_assert_eq(err, TDM_EMALFORMED, "empty AOR");
+	err = 0;
+	b.path = (tstr){ NULL, 5 };
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("sip:a@x"), 1, &b, 1, &err));
+	cr_assert_eq(err, TDM_EMALFORMED, "length without bytes");
+	/* err may be NULL. */
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("sip:a@x"), 1, &b, 0, NULL));
+	rec_pool_destroy(p);
+}
+
+Test(bindings, build_refuses_oversized_records)
+{
+	struct rec_pool *p = rec_pool_create("t");
+	static char big[70000];
+	static struct binding_src many[BIND_MAX_PER_REC + 1];
+	struct binding_src b = src("sip:a@192.0.2.1", "c", 1, 1);
+	tstr aor = TSTR_LIT("sip:a@x");
+	struct binding_src two[2];
+	struct aor_rec *r;
+	int err = 0;
+	uint32_t fill;
+
+	memset(big, 'u', sizeof(big));
+	/* One string over 65535 bytes. */
+	b.user_agent = tstr_make(big, 65536);
+	cr_assert_null(aor_rec_build(p, aor, 1, &b, 1, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	/* The AOR itself over 65535 bytes. */
+	b.user_agent = TSTR_NULL;
+	err = 0;
+	cr_assert_null(aor_rec_build(p, tstr_make(big, 65536), 1, &b, 1, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	/* Each string fits, the record does not. */
+	two[0] = b;
+	two[1] = b;
+	two[0].path = tstr_make(big, 40000);
+	two[1].path = tstr_make(big, 40000);
+	err = 0;
+	cr_assert_null(aor_rec_build(p, aor, 1, two, 2, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	/* Exactly REC_POOL_MAX_SIZE fits; one byte more does not. */
+	fill = REC_POOL_MAX_SIZE - sizeof(struct aor_rec) - sizeof(struct binding) -
+	       aor.len - b.uri.len - b.call_id.len;
+	b.path = tstr_make(big, fill);
+	r = aor_rec_build(p, aor, 1, &b, 1, &err);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->size, REC_POOL_MAX_SIZE);
+	cr_assert_eq(binding_path(r, &r->b[0]).len, fill);
+	aor_rec_discard(r);
+	b.path = tstr_make(big, fill + 1);
+	cr_assert_null(aor_rec_build(p, aor, 1, &b, 1, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	/* The binding count: BIND_MAX_PER_REC bindings with empty strings fit
+	 * (with a one-byte AOR), one more does not, nor does a huge n. */
+	for (unsigned i = 0; i <= BIND_MAX_PER_REC; i++)
+		many[i] = src("", "", i, 1);
+	r = aor_rec_build(p, TSTR_LIT("a"), 1, many, BIND_MAX_PER_REC, &err);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->nbind, BIND_MAX_PER_REC);
+	cr_assert_eq(r->b[BIND_MAX_PER_REC - 1].cseq, BIND_MAX_PER_REC - 1);
+	aor_rec_discard(r);
+	err = 0;
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("a"), 1, many, BIND_MAX_PER_REC + 1, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	err = 0;
+	cr_assert_null(aor_rec_build(p, TSTR_LIT("a"), 1, many, UINT32_MAX, &err));
+	cr_assert_eq(err, TDM_ETOOMANY);
+	rec_pool_destroy(p);
+}
+
+static void fill_table(struct bind_table *t, struct rec_pool *p, unsigned n, uint64_t exp)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char aor[64];
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		cr_assert_eq(bind_publish(t, NULL, build1(t, p, aor, "sip:u@192.0.2.1", i, exp)), 0);
+	}
+}
+
+Test(bindings, count_counts_records)
+{
+	struct bind_table *t = table_with_key(NULL);
+	struct rec_pool *p = rec_pool_create("t");
+
+	cr_assert_eq(bind_count(t), 0);
+	/* Enough to make the table grow past its 16 initial buckets. */
+	fill_table(t, p, 1000, 100);
+	cr_assert_eq(bind_count(t), 1000);
+	for (unsigned i = 0; i < 10; i++) {
+		char aor[64];
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i * 7);
+		cr_assert_eq(bind_publish(t, lookup(t, aor), NULL), 0);
+	}
+	cr_assert_eq(bind_count(t), 990);
+	for (unsigned i = 0; i < 1000; i++) {
+		char aor[64];
+		const struct aor_rec *r;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		r = lookup(t, aor);
+		if (i % 7 == 0 && i < 70)
+			cr_assert_null(r);
+		else
+			cr_assert(r && r->b[0].cseq == i, "%s", aor);
+	}
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+struct visit {
+	unsigned seen;
+	unsigned stop_at;
+	uint64_t cseq_sum;
+};
+
+static int visit_cb(const struct aor_rec *r, void *arg)
+{
+	struct visit *v = arg;
+
+	v->seen++;
+	v->cseq_sum += r->b[0].cseq;
+	return v->stop_at && v->seen == v->stop_at ? 7 : 0;
+}
+
+Test(bindings, foreach_visits_every_record_and_stops_early)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct visit all = { 0 }, some = { .stop_at = 5 }, none = { 0 };
+	struct bind_table *empty = table_with_key(key_a);
+
+	fill_table(t, p, 100, 100);
+	cr_assert_eq(bind_foreach(t, visit_cb, &all), 0);
+	cr_assert_eq(all.seen, 100);
+	cr_assert_eq(all.cseq_sum, 99 * 100 / 2, "each record once");
+	cr_assert_eq(bind_foreach(t, visit_cb, &some), 7, "the callback's value");
+	cr_assert_eq(some.seen, 5);
+	cr_assert_eq(bind_foreach(empty, visit_cb, &none), 0);
+	cr_assert_eq(none.seen, 0);
+	bind_table_destroy(empty);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, sweep_removes_only_expired_bindings_and_deletes_empty_records)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("workers");
+	struct rec_pool *ctl = rec_pool_create("control");
+	struct binding_src three[3] = {
+		src("sip:a1@192.0.2.1", "c1", 1, 100),
+		src("sip:a2@192.0.2.2", "c2", 2, 200),
+		src("sip:a3@192.0.2.3", "c3", 3, 150),
+	};
+	tstr a = TSTR_LIT("sip:a@x");
+	struct aor_rec *ra = aor_rec_build(p, a, bind_hash(t, a), three, 3, NULL);
+	struct aor_rec *rb = build1(t, p, "sip:b@x", "sip:b@192.0.2.1", 1, 50);
+	struct aor_rec *rc = build1(t, p, "sip:c@x", "sip:c@192.0.2.1", 1, 1000);
+	const struct aor_rec *now_a;
+	uint64_t aors = 99;
+
+	cr_assert_not_null(ra);
+	cr_assert_eq(bind_publish(t, NULL, ra), 0);
+	cr_assert_eq(bind_publish(t, NULL, rb), 0);
+	cr_assert_eq(bind_publish(t, NULL, rc), 0);
+
+	/* Nothing is due before 50. */
+	cr_assert_eq(bind_sweep(t, ctl, 49, &aors), 0);
+	cr_assert_eq(aors, 0);
+	cr_assert_eq(lookup(t, "sip:a@x"), ra, "untouched records are not rebuilt");
+
+	/* At 150: a1 (100) and a3 (150, due exactly now) go, a2 stays; b's
+	 * only binding goes and b with it; c is untouched. */
+	cr_assert_eq(bind_sweep(t, ctl, 150, &aors), 3);
+	cr_assert_eq(aors, 1);
+	now_a = lookup(t, "sip:a@x");
+	cr_assert_not_null(now_a);
+	cr_assert_neq(now_a, ra);
+	cr_assert_eq(now_a->nbind, 1);
+	cr_assert(tstr_is(binding_uri(now_a, &now_a->b[0]), "sip:a2@192.0.2.2"));
+	cr_assert(tstr_is(binding_call_id(now_a, &now_a->b[0]), "c2"));
+	cr_assert_eq(now_a->b[0].cseq, 2);
+	cr_assert_eq(now_a->b[0].expires_ms, 200);
+	cr_assert_null(lookup(t, "sip:b@x"));
+	cr_assert_eq(lookup(t, "sip:c@x"), rc);
+	cr_assert_eq(bind_count(t), 2);
+
+	/* Idempotent; NULL for aors_removed is allowed. */
+	cr_assert_eq(bind_sweep(t, ctl, 150, NULL), 0);
+	cr_assert_eq(bind_sweep(t, ctl, 5000, &aors), 2);
+	cr_assert_eq(aors, 2);
+	cr_assert_eq(bind_count(t), 0);
+	bind_table_destroy(t);
+	rec_pool_destroy(ctl);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, hash_is_keyed_siphash)
+{
+	static const uint8_t key_b[16] = { 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 };
+	static const uint8_t ref_key[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const char ref_msg[15] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 };
+	struct bind_table *a1 = table_with_key(key_a);
+	struct bind_table *a2 = table_with_key(key_a);
+	struct bind_table *b = table_with_key(key_b);
+	struct bind_table *r1 = table_with_key(NULL);
+	struct bind_table *r2 = table_with_key(NULL);
+	struct bind_table *ref = table_with_key(ref_key);
+	unsigned differ_b = 0, differ_r = 0;
+
+	for (unsigned i = 0; i < 32; i++) {
+		char aor[64];
+		tstr k;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		k = tstr_cstr(aor);
+		cr_assert_eq(bind_hash(a1, k), bind_hash(a2, k), "same key, same hash");
+		differ_b += bind_hash(a1, k) != bind_hash(b, k);
+		differ_r += bind_hash(r1, k) != bind_hash(r2, k);
+	}
+	cr_assert_eq(differ_b, 32, "another key hashes differently");
+	cr_assert_eq(differ_r, 32, "random keys differ between tables");
+	/* SipHash-2-4 reference vectors (Aumasson & Bernstein, appendix A):
+	 * key 00..0f, messages of length 0 and 15. */
+	cr_assert_eq(bind_hash(ref, TSTR_NULL), 0x726fdb47dd0e0e31ull);
+	cr_assert_eq(bind_hash(ref, tstr_make(ref_msg, 15)), 0xa129ca6149be45e5ull);
+	bind_table_destroy(a1);
+	bind_table_destroy(a2);
+	bind_table_destroy(b);
+	bind_table_destroy(r1);
+	bind_table_destroy(r2);
+	bind_table_destroy(ref);
+}
+
+Test(bindings, destroy_returns_every_record_to_its_pool)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+
+	fill_table(t, p, 300, 100);
+	/* Retire some records too (replaced, not yet freed). */
+	for (unsigned i = 0; i < 50; i++) {
+		char aor[64];
+		const struct aor_rec *old;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		old = lookup(t, aor);
+		cr_assert_eq(bind_publish(t, old, build1(t, p, aor, "sip:v@192.0.2.2", 1, 1)), 0);
+	}
+	bind_table_destroy(t);
+	cr_assert(rcu_read_ongoing(), "an online caller is online again after destroy");
+	rec_pool_reclaim(p);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.allocs, 350);
+	cr_assert_eq(st.frees, 350, "every record is back in the pool");
+	rec_pool_destroy(p);
+	bind_table_destroy(NULL);
+}
+
+Test(bindings, destroy_works_from_an_unregistered_thread)
+{
+	struct bind_table *t = table_with_key(NULL);
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+
+	fill_table(t, p, 300, 100);
+	rcu_unregister_thread();
+	bind_table_destroy(t);
+	rcu_register_thread();   /* for the fixture's fini */
+	rec_pool_reclaim(p);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.frees, 300);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, destroy_works_from_an_offline_thread)
+{
+	struct bind_table *t = table_with_key(NULL);
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+
+	fill_table(t, p, 300, 100);
+	rcu_thread_offline();
+	bind_table_destroy(t);
+	cr_assert_not(rcu_read_ongoing(), "still offline");
+	rcu_thread_online();
+	rec_pool_reclaim(p);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.frees, 300);
+	rec_pool_destroy(p);
+}
+
+/*
+ * Concurrent writers. CW_WRITERS threads each make CW_UPDATES copy-on-write
+ * updates of the same CW_AORS records: look up, copy every other binding,
+ * refresh their own (cseq = how many updates this writer made to this AOR),
+ * publish, and on TDM_ERACE start again from the current record. At the
+ * same time an "expirer" adds already-expired bindings to those records and
+ * keeps inserting a record of expired bindings only (the churn AOR), a
+ * sweeper runs bind_sweep() in a loop, and a reader checks every record it
+ * sees. No update may be lost: at the end every record holds exactly one
+ * binding per writer with the writer's own count, and the sweeps removed
+ * exactly the expired bindings and churn records that were published.
+ */
+#define CW_WRITERS 4
+#define CW_AORS 3
+#define CW_UPDATES 20000
+#define CW_SRC 64
+#define CW_NOW 1000u           /* the sweeper's clock */
+#define CW_EXPIRED 1u          /* an expired binding's deadline */
+
+struct cw {
+	struct bind_table *t;
+	tstr aor[CW_AORS];
+	uint64_t hash[CW_AORS];
+	tstr churn;
+	uint64_t churn_hash;
+	_Atomic int writers_left;
+	_Atomic uint64_t lost;          /* a writer found its count wrong */
+	_Atomic uint64_t bad_reads;     /* a reader saw a broken or older record */
+	_Atomic uint64_t build_fail;
+};
+
+struct cw_writer {
+	struct cw *cw;
+	unsigned id;
+	struct rec_pool *pool;
+	uint32_t done[CW_AORS];
+	uint64_t races;
+	char uri[64];
+	char call_id[64];
+	struct binding_src src[CW_SRC];
+};
+
+struct cw_aux {
+	struct cw *cw;
+	struct rec_pool *pool;
+	uint64_t races;
+	uint64_t expired_added;         /* bindings published already expired */
+	uint64_t churn_inserted;        /* churn records inserted */
+	uint64_t swept_bindings;
+	uint64_t swept_aors;
+	uint64_t sweeps;
+	uint64_t reads;
+	struct binding_src src[CW_SRC];
+};
+
+static bool cw_is_writer_uri(tstr uri, unsigned *id)
+{
+	if (uri.len != 22 || memcmp(uri.s, "sip:writer", 10) != 0)
+		return false;
+	*id = (unsigned)(uri.s[10] - '0');
+	return *id < CW_WRITERS;
+}
+
+static void *cw_writer_main(void *arg)
+{
+	struct cw_writer *w = arg;
+	struct cw *cw = w->cw;
+	uint32_t rng = 0x9e3779b9u * (w->id + 1);
+
+	rcu_register_thread();
+	/* "sip:writerN@192.0.2.9" padded to a fixed 22 bytes. */
+	snprintf(w->uri, sizeof(w->uri), "sip:writer%u@192.0.2.99", w->id);
+	for (unsigned i = 0; i < CW_UPDATES; i++) {
+		unsigned a;
+
+		rng = rng * 1103515245u + 12345u;
+		a = (rng >> 16) % CW_AORS;
+		for (;;) {
+			const struct aor_rec *cur = bind_lookup(cw->t, cw->aor[a], cw->hash[a]);
+			uint32_t prev = 0;
+			unsigned n = 0;
+			struct aor_rec *rec;
+			int rc;
+
+			for (unsigned k = 0; cur && k < cur->nbind && n < CW_SRC - 1; k++) {
+				unsigned id;
+
+				if (cw_is_writer_uri(binding_uri(cur, &cur->b[k]), &id) && id == w->id)
+					prev = cur->b[k].cseq;
+				else
+					binding_to_src(cur, &cur->b[k], &w->src[n++]);
+			}
+			if (prev != w->done[a])
+				atomic_fetch_add(&cw->lost, 1);
+			snprintf(w->call_id, sizeof(w->call_id), "cw-%u-%u", w->id, prev + 1);
+			w->src[n] = (struct binding_src){
+				.uri = tstr_cstr(w->uri),
+				.call_id = tstr_cstr(w->call_id),
+				.expires_ms = UINT64_MAX,
+				.registered_ms = i,
+				.cseq = prev + 1,
+				.reg_id = (int32_t)w->id,
+				.q = BINDING_Q_NONE,
+			};
+			rec = aor_rec_build(w->pool, cw->aor[a], cw->hash[a], w->src, n + 1, NULL);
+			if (!rec) {
+				atomic_fetch_add(&cw->build_fail, 1);
+				break;
+			}
+			rc = bind_publish(cw->t, cur, rec);
+			if (rc == 0) {
+				w->done[a]++;
+				break;
+			}
+			aor_rec_discard(rec);
+			if (rc != TDM_ERACE) {
+				atomic_fetch_add(&cw->build_fail, 1);
+				break;
+			}
+			w->races++;
+			tdm_rcu_quiescent_state();
+		}
+		tdm_rcu_quiescent_state();
+	}
+	atomic_fetch_sub(&cw->writers_left, 1);
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+/* Add one expired binding to record a of the shared set (or to the churn
+ * record, inserting it when absent), retrying lost races. */
+static void cw_add_expired(struct cw_aux *x, tstr aor, uint64_t hash, bool may_insert)
+{
+	struct cw *cw = x->cw;
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "sip:expired%llu@192.0.2.7",
+		 (unsigned long long)x->expired_added);
+	for (;;) {
+		const struct aor_rec *cur = bind_lookup(cw->t, aor, hash);
+		struct aor_rec *rec;
+		unsigned n = 0;
+		int rc;
+
+		if (!cur && !may_insert)
+			return;
+		if (cur && cur->nbind >= 16)
+			return;   /* let the sweeper catch up */
+		for (unsigned k = 0; cur && k < cur->nbind; k++)
+			binding_to_src(cur, &cur->b[k], &x->src[n++]);
+		x->src[n++] = (struct binding_src){
+			.uri = tstr_cstr(uri),
+			.call_id = TSTR_LIT("expired"),
+			.expires_ms = CW_EXPIRED,
+			.reg_id = BINDING_REG_ID_NONE,
+			.q = BINDING_Q_NONE,
+		};
+		rec = aor_rec_build(x->pool, aor, hash, x->src, n, NULL);
+		if (!rec) {
+			atomic_fetch_add(&cw->build_fail, 1);
+			return;
+		}
+		rc = bind_publish(cw->t, cur, rec);
+		if (rc == 0) {
+			x->expired_added++;
+			if (!cur)
+				x->churn_inserted++;
+			return;
+		}
+		aor_rec_discard(rec);
+		x->races++;
+		tdm_rcu_quiescent_state();
+	}
+}
+
+static void *cw_expirer_main(void *arg)
+{
+	struct cw_aux *x = arg;
+	struct cw *cw = x->cw;
+	unsigned i = 0;
+
+	rcu_register_thread();
+	while (atomic_load(&cw->writers_left) > 0) {
+		if (i++ % 2)
+			cw_add_expired(x, cw->churn, cw->churn_hash, true);
+		else
+			cw_add_expired(x, cw->aor[i % CW_AORS], cw->hash[i % CW_AORS], false);
+		tdm_rcu_quiescent_state();
+		if (i % 8 == 0)
+			sched_yield();
+	}
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+static void *cw_sweeper_main(void *arg)
+{
+	struct cw_aux *x = arg;
+	struct cw *cw = x->cw;
+
+	rcu_register_thread();
+	while (atomic_load(&cw->writers_left) > 0) {
+		uint64_t aors = 0;
+
+		x->swept_bindings += bind_sweep(cw->t, x->pool, CW_NOW, &aors);
+		x->swept_aors += aors;
+		x->sweeps++;
+		tdm_rcu_quiescent_state();
+	}
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+/* Every record a reader sees is whole: known AOR, bindings whose strings
+ * match their fields, and no writer's count going backwards. */
+static void *cw_reader_main(void *arg)
+{
+	struct cw_aux *x = arg;
+	struct cw *cw = x->cw;
+	uint32_t last[CW_AORS][CW_WRITERS] = { { 0 } };
+
+	rcu_register_thread();
+	while (atomic_load(&cw->writers_left) > 0) {
+		for (unsigned a = 0; a < CW_AORS; a++) {
+			const struct aor_rec *r = bind_lookup(cw->t, cw->aor[a], cw->hash[a]);
+			unsigned seen[CW_WRITERS] = { 0 };
+
+			x->reads++;
+			if (!r)
+				continue;
+			if (!tstr_eq(aor_rec_key(r), cw->aor[a]) || r->nbind == 0)
+				atomic_fetch_add(&cw->bad_reads, 1);
+			for (unsigned k = 0; k < r->nbind; k++) {
+				const struct binding *b = &r->b[k];
+				tstr uri = binding_uri(r, b);
+				char expect[64];
+				unsigned id;
+
+				if (!cw_is_writer_uri(uri, &id)) {
+					if (b->expires_ms != CW_EXPIRED ||
+					    !tstr_is(binding_call_id(r, b), "expired"))
+						atomic_fetch_add(&cw->bad_reads, 1);
+					continue;
+				}
+				snprintf(expect, sizeof(expect), "cw-%u-%u", id, b->cseq);
+				if (!tstr_is(binding_call_id(r, b), expect) ||
+				    b->reg_id != (int32_t)id || seen[id]++ ||
+				    b->cseq < last[a][id])
+					atomic_fetch_add(&cw->bad_reads, 1);
+				last[a][id] = b->cseq;
+			}
+			tdm_rcu_quiescent_state();
+		}
+	}
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+Test(bindings, concurrent_writers_lose_no_update, .timeout = 300)
+{
+	static struct cw cw;
+	static struct cw_writer w[CW_WRITERS];
+	static struct cw_aux expirer, sweeper, reader;
+	static const char *const aors[CW_AORS] = {
+		"sip:shared0@example.com", "sip:shared1@example.com", "sip:shared2@example.com",
+	};
+	pthread_t th[CW_WRITERS + 3];
+	struct rec_pool *ctl = rec_pool_create("final");
+	uint64_t races = 0, final_aors = 0, final_bindings, total = 0;
+
+	cw.t = table_with_key(NULL);
+	for (unsigned a = 0; a < CW_AORS; a++) {
+		cw.aor[a] = tstr_cstr(aors[a]);
+		cw.hash[a] = bind_hash(cw.t, cw.aor[a]);
+	}
+	cw.churn = TSTR_LIT("sip:churn@example.com");
+	cw.churn_hash = bind_hash(cw.t, cw.churn);
+	atomic_store(&cw.writers_left, CW_WRITERS);
+	expirer = (struct cw_aux){ .cw = &cw, .pool = rec_pool_create("expirer") };
+	sweeper = (struct cw_aux){ .cw = &cw, .pool = rec_pool_create("sweeper") };
+	reader = (struct cw_aux){ .cw = &cw };
+	for (unsigned i = 0; i < CW_WRITERS; i++) {
+		w[i] = (struct cw_writer){ .cw = &cw, .id = i, .pool = rec_pool_create("writer") };
+		cr_assert_eq(pthread_create(&th[i], NULL, cw_writer_main, &w[i]), 0);
+	}
+	cr_assert_eq(pthread_create(&th[CW_WRITERS], NULL, cw_expirer_main, &expirer), 0);
+	cr_assert_eq(pthread_create(&th[CW_WRITERS + 1], NULL, cw_sweeper_main, &sweeper), 0);
+	cr_assert_eq(pthread_create(&th[CW_WRITERS + 2], NULL, cw_reader_main, &reader), 0);
+	/* Offline while waiting, or no grace period could end. */
+	tdm_rcu_thread_offline();
+	for (unsigned i = 0; i < CW_WRITERS + 3; i++)
+		pthread_join(th[i], NULL);
+	rcu_thread_online();
+
+	cr_assert_eq(atomic_load(&cw.build_fail), 0);
+	cr_assert_eq(atomic_load(&cw.lost), 0, "a writer found its own binding out of date");
+	cr_assert_eq(atomic_load(&cw.bad_reads), 0, "a reader saw a broken or older record");
+
+	/* Whatever expired bindings are left, a last sweep takes. */
+	final_bindings = bind_sweep(cw.t, ctl, CW_NOW, &final_aors);
+	cr_assert_eq(sweeper.swept_bindings + final_bindings, expirer.expired_added,
+		     "every expired binding removed exactly once");
+	cr_assert_eq(sweeper.swept_aors + final_aors, expirer.churn_inserted,
+		     "every churn record deleted exactly once");
+	cr_assert_null(bind_lookup(cw.t, cw.churn, cw.churn_hash));
+
+	for (unsigned a = 0; a < CW_AORS; a++) {
+		const struct aor_rec *r = bind_lookup(cw.t, cw.aor[a], cw.hash[a]);
+		bool seen[CW_WRITERS] = { false };
+
+		cr_assert_not_null(r);
+		cr_assert_eq(r->nbind, CW_WRITERS, "%s: one binding per writer", aors[a]);
+		for (unsigned k = 0; k < r->nbind; k++) {
+			unsigned id;
+
+			cr_assert(cw_is_writer_uri(binding_uri(r, &r->b[k]), &id));
+			cr_assert_not(seen[id]);
+			seen[id] = true;
+			cr_assert_eq(r->b[k].cseq, w[id].done[a],
+				     "%s writer %u: cseq %u, updates %u", aors[a], id,
+				     r->b[k].cseq, w[id].done[a]);
+		}
+	}
+	for (unsigned i = 0; i < CW_WRITERS; i++) {
+		for (unsigned a = 0; a < CW_AORS; a++)
+			total += w[i].done[a];
+		races += w[i].races;
+	}
+	cr_assert_eq(total, (uint64_t)CW_WRITERS * CW_UPDATES);
+	cr_assert_gt(sweeper.sweeps, 0);
+	cr_assert_gt(expirer.expired_added, 0);
+	cr_log_info("concurrent writers: %llu updates, %llu writer races (TDM_ERACE), "
+		    "%llu expirer races, %llu expired bindings, %llu churn records, "
+		    "%llu sweeps, %llu reads",
+		    (unsigned long long)total, (unsigned long long)races,
+		    (unsigned long long)expirer.races,
+		    (unsigned long long)expirer.expired_added,
+		    (unsigned long long)expirer.churn_inserted,
+		    (unsigned long long)sweeper.sweeps, (unsigned long long)reader.reads);
+
+	bind_table_destroy(cw.t);
+	for (unsigned i = 0; i < CW_WRITERS; i++)
+		rec_pool_destroy(w[i].pool);
+	rec_pool_destroy(expirer.pool);
+	rec_pool_destroy(sweeper.pool);
+	rec_pool_destroy(ctl);
+}

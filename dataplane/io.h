@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I/O back ends: where the workers get their datagrams from.
+ *
+ * A back end owns its worker threads (or lcores) and each worker's
+ * struct dp_worker. It feeds the pipeline in bursts; the pipeline does not
+ * know which back end it runs under.
+ *   socket: one thread per worker, each with its own SO_REUSEPORT UDP socket
+ *           per listen address, recvmmsg/sendmmsg, pinned to a CPU.
+ *   dpdk:   (io_dpdk.c) one lcore per worker with its own RX/TX queues.
+ *
+ * Calling context: create/start/stop/destroy from the control thread only.
+ */
+#ifndef TANDEM_IO_H
+#define TANDEM_IO_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "pipeline.h"
+
+enum io_backend {
+	IO_BACKEND_SOCKET,
+	IO_BACKEND_DPDK,
+};
+
+struct io_params {
+	enum io_backend backend;
+	const union tdm_addr *listen;    /* the SIP addresses */
+	unsigned nlisten;
+	unsigned workers;
+	const unsigned *cpus;            /* worker i on cpus[i % ncpus] */
+	unsigned ncpus;                  /* 0: CPU 1 + i, wrapping */
+	const char *dpdk_args;
+	struct dp_shared *shared;
+	/* One record pool per worker, created and destroyed by the caller:
+	 * records outlive the back end (they stay in the table until the
+	 * table is destroyed). */
+	struct rec_pool *const *pools;
+};
+
+struct io;
+
+/*
+ * Open every socket (or port) and prepare the workers, without starting
+ * them. On failure returns a negative error and writes a message naming
+ * the cause into err ("127.0.0.1:5060: address already in use").
+ */
+int io_create(const struct io_params *p, struct io **out, char *err, size_t errcap);
+
+/* Start the workers. Returns 0 or -errno (err as above). */
+int io_start(struct io *io, char *err, size_t errcap);
+
+/* Ask every worker to stop and wait for them. Idempotent. */
+void io_stop(struct io *io);
+
+/* Close everything; stops first if needed. NULL is a no-op. Call
+ * rcu_barrier() after it before destroying the tables. */
+void io_destroy(struct io *io);
+
+unsigned io_nworkers(const struct io *io);
+
+/* Worker i's context, for the control thread to read counters from. */
+const struct dp_worker *io_worker(const struct io *io, unsigned i);
+
+#endif

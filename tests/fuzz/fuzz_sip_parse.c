@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the SIP parser: one input is one datagram. It runs
+ * everything a worker may run on outside bytes (sip_parse, the Contact,
+ * URI and Authorization decoders, the AOR canonicaliser) and checks a few
+ * properties that must hold for any input:
+ *   - every tstr handed out lies inside the datagram;
+ *   - a URI that parses equals itself (sip_uri_equal is reflexive);
+ *   - two sip/sips URIs that compare equal have the same canonical AOR;
+ *   - a canonical AOR parses again and canonicalises to itself.
+ * A broken property aborts, so libFuzzer keeps the input.
+ *
+ * Build and run: see README.md in this folder.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "sip_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *lo, *hi;
+
+static void check_in(tstr t)
+{
+	if (t.len && (t.s < lo || t.s + t.len > hi))
+		abort();
+}
+
+static void check_uri(tstr text)
+{
+	struct sip_uri u, v;
+	char aor[512], again[512];
+	int n, m;
+
+	if (sip_uri_parse(text, &u) != 0)
+		return;
+	check_in(u.scheme_name);
+	check_in(u.user);
+	check_in(u.password);
+	check_in(u.host);
+	check_in(u.params);
+	check_in(u.headers);
+	if (!sip_uri_equal(text, text))
+		abort();
+	n = sip_aor_canon(&u, aor, sizeof(aor));
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(aor) || aor[n] != '\0')
+		abort();
+	if (sip_uri_parse(tstr_make(aor, (size_t)n), &v) != 0)
+		abort();
+	m = sip_aor_canon(&v, again, sizeof(again));
+	if (m != n || memcmp(aor, again, (size_t)n) != 0)
+		abort();
+}
+
+/* Equal sip/sips URIs share their AOR. */
+static void check_pair(tstr a, tstr b)
+{
+	struct sip_uri x, y;
+	char ca[512], cb[512];
+	int na, nb;
+
+	if (!sip_uri_equal(a, b))
+		return;
+	if (sip_uri_parse(a, &x) != 0 || sip_uri_parse(b, &y) != 0)
+		abort();
+	na = sip_aor_canon(&x, ca, sizeof(ca));
+	nb = sip_aor_canon(&y, cb, sizeof(cb));
+	if (na != nb || (na > 0 && memcmp(ca, cb, (size_t)na) != 0))
+		abort();
+}
+
+static void check_nameaddr(const struct sip_nameaddr *na)
+{
+	check_in(na->display);
+	check_in(na->uri);
+	check_in(na->params);
+	check_in(na->tag);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct sip_msg m; /* 12 KiB: keep it off the fuzzer's stack */
+	struct sip_digest_cred cred;
+	struct sip_via via;
+	const struct sip_header *h;
+	uint32_t pos;
+	tstr v;
+
+	if (size > UINT32_MAX)
+		return 0;
+	lo = (const char *)data;
+	hi = lo + size;
+	if (sip_parse(&m, lo, (uint32_t)size) == TDM_ETRUNCATED)
+		return 0;
+
+	check_in(m.method_name);
+	check_in(m.ruri);
+	check_in(m.version);
+	check_in(m.reason);
+	check_in(m.call_id);
+	check_in(m.body);
+	check_in(m.via.value);
+	check_in(m.via.branch);
+	check_nameaddr(&m.from);
+	check_nameaddr(&m.to);
+	if (m.nhdrs > SIP_MAX_HEADERS)
+		abort();
+	for (unsigned i = 0; i < m.nhdrs; i++) {
+		check_in(m.hdrs[i].line);
+		check_in(m.hdrs[i].value);
+		pos = 0;
+		while (sip_list_next(m.hdrs[i].value, &pos, &v))
+			check_in(v);
+	}
+
+	/* The rest of the Via fields, as the reply builder walks them. */
+	for (h = sip_header_first(&m, SIP_HDR_VIA); h; h = sip_header_next(&m, h)) {
+		pos = 0;
+		while (sip_list_next(h->value, &pos, &v))
+			if (sip_parse_via(v, &via) == 0)
+				check_in(via.host);
+	}
+
+	sip_parse_contacts(&m);
+	if (m.ncontacts > SIP_MAX_CONTACTS)
+		abort();
+	check_uri(m.ruri);
+	check_uri(m.to.uri);
+	check_uri(m.from.uri);
+	check_pair(m.to.uri, m.from.uri);
+	for (unsigned i = 0; i < m.ncontacts; i++) {
+		check_nameaddr(&m.contacts[i].na);
+		check_in(m.contacts[i].instance);
+		check_uri(m.contacts[i].na.uri);
+		check_pair(m.contacts[i].na.uri, m.to.uri);
+		if (m.contacts[i].q != SIP_Q_ABSENT &&
+		    (m.contacts[i].q < 0 || m.contacts[i].q > 1000))
+			abort();
+	}
+
+	for (h = sip_header_first(&m, SIP_HDR_AUTHORIZATION); h; h = sip_header_next(&m, h)) {
+		if (sip_parse_digest_cred(h->value, &cred) == 0) {
+			check_in(cred.username);
+			check_in(cred.response);
+			check_in(cred.nc);
+		}
+	}
+	sip_has_option_tag(&m, SIP_HDR_REQUIRE, "path");
+	if (sip_param_find(m.via.params, "branch", &v))
+		check_in(v);
+	return 0;
+}

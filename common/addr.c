@@ -78,8 +78,35 @@ int addr_parse(const char *text, uint16_t default_port, union tdm_addr *out)
 	return 0;
 }
 
+/* Dotted quad without printf: this runs once per SIP response. */
+static char *format_ipv4(const struct in_addr *in, char *buf, size_t cap)
+{
+	const uint8_t *b = (const uint8_t *)&in->s_addr;
+	char tmp[16], *p = tmp;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+	if ((size_t)(p - tmp) > cap) {
+		if (cap)
+			buf[0] = '\0';
+		return buf;
+	}
+	memcpy(buf, tmp, (size_t)(p - tmp));
+	return buf;
+}
+
 char *addr_format_ip(const union tdm_addr *a, char *buf, size_t cap)
 {
+	if (a->sa.sa_family == AF_INET)
+		return format_ipv4(&a->in4.sin_addr, buf, cap);
+
 	const void *src = a->sa.sa_family == AF_INET6 ? (const void *)&a->in6.sin6_addr
 						      : (const void *)&a->in4.sin_addr;
 	if (!inet_ntop(a->sa.sa_family, src, buf, (socklen_t)cap))

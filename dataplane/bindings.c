@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -47,6 +48,8 @@
 
 struct bind_table {
 	struct cds_lfht *ht;
+	unsigned long min_buckets;       /* the size asked for at creation */
+	_Atomic unsigned long target;    /* the size bind_sweep() last set */
 	uint8_t key[SIPHASH_KEY_SIZE];
 };
 
@@ -89,12 +92,14 @@ struct bind_table *bind_table_create(const struct bind_table_params *p)
 		memcpy(t->key, p->hash_key, sizeof(t->key));
 	else if (fill_random(t->key, sizeof(t->key)) < 0)
 		goto fail;
-	/* The initial size is also the floor: the table never shrinks below
-	 * what the operator sized it for. */
+	/* The initial buckets are allocated at once, and bind_sweep() never
+	 * sizes the table below them. */
 	t->ht = cds_lfht_new(buckets, buckets, 0,
 			     CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	if (!t->ht)
 		goto fail;
+	t->min_buckets = buckets;
+	atomic_init(&t->target, buckets);
 	return t;
 fail:
 	free(t);
@@ -382,6 +387,7 @@ struct sweep {
 	struct bind_table *t;
 	struct rec_pool *pool;
 	uint64_t now_ms;
+	uint64_t records;              /* records visited */
 	uint64_t bindings;
 	uint64_t aors;
 	struct binding_src *scratch;   /* BIND_MAX_PER_REC entries */
@@ -393,6 +399,7 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 {
 	struct sweep *s = arg;
 
+	s->records++;
 	while (r) {
 		struct aor_rec *rec = NULL;
 		unsigned keep = 0;
@@ -434,6 +441,32 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 	return 0;
 }
 
+/*
+ * Keep the bucket count near the record count. liburcu 0.13's automatic
+ * resize can stall for good: __cds_lfht_resize_lazy_launch() queues the
+ * resize work before it sets ht->resize_initiated, so when the worker
+ * finishes first the flag stays set and no lazy resize is ever launched
+ * again (seen here: 600 000 records left in 8 192 buckets, lookups at
+ * 3-6 us). An explicit cds_lfht_resize() clears the flag. It must run
+ * outside any read-side critical section (a shrink waits for a grace
+ * period, and so may a resize in progress that holds the resize mutex),
+ * so the caller goes offline around it.
+ */
+static void resize_if_needed(struct bind_table *t, uint64_t records)
+{
+	unsigned long cur = atomic_load(&t->target);
+	unsigned long want = round_pow2((unsigned long)records);
+
+	if (want < t->min_buckets)
+		want = t->min_buckets;
+	if (want <= cur && want * 4 > cur)
+		return;
+	atomic_store(&t->target, want);
+	tdm_rcu_thread_offline();
+	cds_lfht_resize(t->ht, want);
+	rcu_thread_online();
+}
+
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed)
 {
@@ -441,6 +474,7 @@ uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms
 
 	bind_foreach(t, sweep_one, &s);
 	free(s.scratch);
+	resize_if_needed(t, s.records - s.aors);
 	if (aors_removed)
 		*aors_removed = s.aors;
 	return s.bindings;

@@ -177,6 +177,11 @@ uint64_t bind_count(struct bind_table *t);
  * of bindings removed; *aors_removed (if not NULL) gets the number of
  * records deleted. Records are built in pool (the caller's own). The walk
  * is one read-side critical section: grace periods wait for it to end.
+ * At the end, when the number of records has outgrown the bucket count (or
+ * fallen below a quarter of it), the sweep resizes the table; it goes
+ * offline meanwhile (a quiescent state), so the caller must hold no
+ * pointer into any RCU table across bind_sweep(). This also repairs
+ * liburcu 0.13's automatic resize, which can stall (see bindings.c).
  */
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed);

@@ -341,7 +341,7 @@ bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_rep
 	count_method(w, m->method);
 	if (m->method == SIP_ACK)
 		return false;
-	if (!tstr_eq(m->version, TSTR_LIT("SIP/2.0"))) {
+	if (!tstr_caseeq(m->version, TSTR_LIT("SIP/2.0"))) {  /* §7.1: case-insensitive */
 		dp_count(&w->ctr, DP_CTR_req_bad_version);
 		return dp_reply_simple(&r, 505, NULL);
 	}

@@ -71,7 +71,8 @@ static bool same_binding(const struct binding_src *sc, const struct sip_contact 
 		return sc->instance.len && tstr_eq(sc->instance, c->instance) &&
 		       is_reg_id_equal(sc->reg_id, reg_id);
 	}
-	return sip_uri_equal(sc->uri, c->na.uri);
+	/* A refresh almost always repeats the stored URI byte for byte. */
+	return tstr_eq(sc->uri, c->na.uri) || sip_uri_equal(sc->uri, c->na.uri);
 }
 
 /* ---------------------------------------------------------------- */
@@ -152,9 +153,23 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 	if (rc < 0)
 		return !challenge(r, false);
 
+	/* A quoted username may carry backslash escapes (RFC 3261 §25.1);
+	 * the client hashed the unescaped name. */
+	char name_buf[USER_NAME_MAX];
+	tstr name = cred.username;
+	if (tstr_chr(name, '\\') >= 0) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cred.username.len && n < sizeof(name_buf); i++) {
+			if (cred.username.s[i] == '\\' && i + 1 < cred.username.len)
+				i++;
+			name_buf[n++] = cred.username.s[i];
+		}
+		name = tstr_make(name_buf, n);
+	}
+
 	users = rcu_dereference(r->w->shared->users);
-	usr = users ? users_find(users, cred.username) : NULL;
-	if (!usr || !usr->has_password || strlen(usr->name) != cred.username.len) {
+	usr = users ? users_find(users, name) : NULL;
+	if (!usr || !usr->has_password || strlen(usr->name) != name.len) {
 		/* Unknown users get the same answer as a wrong password, so
 		 * that answers do not tell which user names exist. Matching by
 		 * number is for AORs; credentials name the user. */
@@ -430,7 +445,7 @@ bool dp_register(struct dp_req *r)
 	const struct user *usr = NULL;
 	struct sip_uri ruri, to;
 	uint32_t max_contacts;
-	int len;
+	int len, rc;
 
 	/* Step 1: the Request-URI names a domain we serve. */
 	if (sip_uri_parse(m->ruri, &ruri) < 0)
@@ -480,8 +495,9 @@ bool dp_register(struct dp_req *r)
 	}
 
 	/* Step 6. */
-	if (sip_parse_contacts(m) < 0) {
-		if (m->ncontacts >= SIP_MAX_CONTACTS) {
+	rc = sip_parse_contacts(m);
+	if (rc < 0) {
+		if (rc == TDM_ETOOMANY) {
 			dp_count(&w->ctr, DP_CTR_reg_too_many_contacts);
 			return dp_reply_simple(r, 403, "Too Many Contacts");
 		}

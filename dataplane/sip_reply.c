@@ -53,13 +53,14 @@ void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 	}
 }
 
-static bool host_is_ip(tstr host, const union tdm_addr *src)
+/* Is the Via host the source address, written the usual way? A host
+ * written otherwise ("010.0.0.1", a name) just gets a received parameter,
+ * which is always allowed. */
+static bool host_is(tstr host, const char *ip)
 {
-	union tdm_addr a;
-
-	if (addr_parse_ip(host.s, host.len, &a) < 0)
-		return false;
-	return addr_ip_equal(&a, src);
+	if (host.len >= 2 && host.s[0] == '[')
+		host = tstr_sub(host, 1, host.len - 2);
+	return tstr_caseeq(host, tstr_cstr(ip));
 }
 
 static tstr trim(tstr t)
@@ -132,9 +133,10 @@ static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct si
 
 	/* RFC 3261 §18.2.1: received when sent-by is not the source address;
 	 * RFC 3581 §4: always with rport, and rport gets the source port. */
-	if (v->rport || !host_is_ip(v->host, src)) {
+	addr_format_ip(src, ip, sizeof(ip));
+	if (v->rport || !host_is(v->host, ip)) {
 		WBUF_LIT(w, ";received=");
-		wbuf_puts(w, addr_format_ip(src, ip, sizeof(ip)));
+		wbuf_puts(w, ip);
 	}
 	if (v->rport) {
 		WBUF_LIT(w, ";rport=");

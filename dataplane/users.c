@@ -52,6 +52,7 @@ struct users {
 	struct cds_lfht *by_number;
 	pthread_mutex_t write_lock;
 	_Atomic uint64_t count;
+	unsigned long target;            /* bucket count last set; writers only */
 	uint8_t key[SIPHASH_KEY_SIZE];
 };
 
@@ -119,6 +120,7 @@ struct users *users_create(void)
 	if (pthread_mutex_init(&u->write_lock, NULL) != 0)
 		goto fail;
 	atomic_init(&u->count, 0);
+	u->target = USERS_BUCKETS;
 	u->by_name = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
 				  CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	u->by_number = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
@@ -309,6 +311,33 @@ static int put_locked(struct users *u, struct user *usr)
 	return 0;
 }
 
+/*
+ * Keep both indexes sized to the number of users. liburcu 0.13's automatic
+ * resize can stall for good (see resize_if_needed() in bindings.c), and an
+ * explicit cds_lfht_resize() both resizes and repairs it. It must run
+ * outside a read-side critical section, so the writer goes offline around
+ * it. Returns with the caller online again.
+ */
+static void users_resize(struct users *u)
+{
+	uint64_t n = atomic_load_explicit(&u->count, memory_order_relaxed);
+	unsigned long want = USERS_BUCKETS;
+
+	while (want < n && want < (1ul << 30))
+		want <<= 1;
+	pthread_mutex_lock(&u->write_lock);
+	if (want <= u->target && want * 4 > u->target) {
+		pthread_mutex_unlock(&u->write_lock);
+		return;
+	}
+	u->target = want;
+	pthread_mutex_unlock(&u->write_lock);
+	tdm_rcu_thread_offline();
+	cds_lfht_resize(u->by_name, want);
+	cds_lfht_resize(u->by_number, want);
+	rcu_thread_online();
+}
+
 int users_put(struct users *u, struct user *usr)
 {
 	int rc;
@@ -329,6 +358,8 @@ int users_put(struct users *u, struct user *usr)
 	}
 	if (rc < 0)
 		free(usr);
+	else
+		users_resize(u);
 	return rc;
 }
 
@@ -349,6 +380,8 @@ int users_del(struct users *u, tstr name)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&u->write_lock);
+	if (rc == 0)
+		users_resize(u);
 	return rc;
 }
 

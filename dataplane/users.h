@@ -64,10 +64,15 @@ const struct user *users_find(struct users *u, tstr key);
  * number must not belong to another user: TDM_EEXISTS (usr is then freed).
  * An empty name, or a string field without its NUL inside the array:
  * TDM_EMALFORMED (usr is freed). A replaced user is freed after a grace
- * period; a user whose number changed is found by the new number only. */
+ * period; a user whose number changed is found by the new number only.
+ * When the number of users has outgrown the indexes (or fallen below a
+ * quarter of them), users_put() and users_del() resize them and go offline
+ * meanwhile (a quiescent state): hold no pointer into any RCU table across
+ * these calls. */
 int users_put(struct users *u, struct user *usr);
 
-/* Control thread (registered, online). Returns 0 or TDM_ENOTFOUND. */
+/* Control thread (registered, online; same quiescent-state note as
+ * users_put()). Returns 0 or TDM_ENOTFOUND. */
 int users_del(struct users *u, tstr name);
 
 /* A zeroed user record for users_put(). NULL on out of memory. */

@@ -499,6 +499,60 @@ Test(bindings, sweep_removes_only_expired_bindings_and_deletes_empty_records)
 	rec_pool_destroy(p);
 }
 
+Test(bindings, sweep_resizes_the_table_and_keeps_every_record)
+{
+	struct bind_table *t = table_with_key(key_a);   /* 16 buckets */
+	struct rec_pool *p = rec_pool_create("t");
+	uint64_t aors = 0;
+
+	/* Half the records expire at 100, half at 1000. */
+	for (unsigned i = 0; i < 6000; i++) {
+		char aor[64];
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		cr_assert_eq(bind_publish(t, NULL, build1(t, p, aor, "sip:u@192.0.2.1", i,
+							  i % 2 ? 100 : 1000)), 0);
+		if (i % 64 == 0)
+			rcu_quiescent_state();
+	}
+	/* Nothing due: the sweep only grows the table (to 8192 buckets). */
+	cr_assert_eq(bind_sweep(t, p, 50, &aors), 0);
+	cr_assert(rcu_read_ongoing(), "online again after the resize");
+	cr_assert_eq(bind_count(t), 6000);
+	for (unsigned i = 0; i < 6000; i++) {
+		char aor[64];
+		const struct aor_rec *r;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		r = lookup(t, aor);
+		cr_assert(r && r->b[0].cseq == i, "%s after growing", aor);
+	}
+	/* Half expire; then all but a few, and the table shrinks. */
+	cr_assert_eq(bind_sweep(t, p, 100, &aors), 3000);
+	cr_assert_eq(aors, 3000);
+	for (unsigned i = 10; i < 6000; i += 2) {
+		char aor[64];
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		cr_assert_eq(bind_publish(t, lookup(t, aor), NULL), 0);
+	}
+	cr_assert_eq(bind_sweep(t, p, 100, &aors), 0);
+	cr_assert_eq(bind_count(t), 5);
+	for (unsigned i = 0; i < 10; i++) {
+		char aor[64];
+		const struct aor_rec *r;
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		r = lookup(t, aor);
+		if (i % 2)
+			cr_assert_null(r, "%s expired", aor);
+		else
+			cr_assert(r && r->b[0].cseq == i, "%s after shrinking", aor);
+	}
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
 Test(bindings, hash_is_keyed_siphash)
 {
 	static const uint8_t key_b[16] = { 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 };

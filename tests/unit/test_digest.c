@@ -143,7 +143,7 @@ Test(digest, algorithm_names)
 
 Test(digest, fresh_nonce_is_valid_for_its_call_id_only)
 {
-	char nonce[DIGEST_NONCE_LEN];
+	char nonce[DIGEST_NONCE_LEN] = { 0 };
 	tstr n = tstr_make(nonce, sizeof(nonce));
 
 	digest_nonce_make(&key, 1000000, TSTR_LIT("call-1"), nonce);
@@ -155,7 +155,7 @@ Test(digest, fresh_nonce_is_valid_for_its_call_id_only)
 
 Test(digest, old_nonce_is_stale_and_future_nonce_is_refused)
 {
-	char nonce[DIGEST_NONCE_LEN];
+	char nonce[DIGEST_NONCE_LEN] = { 0 };
 	tstr n = tstr_make(nonce, sizeof(nonce));
 
 	digest_nonce_make(&key, 1000000, TSTR_LIT("c"), nonce);
@@ -167,7 +167,7 @@ Test(digest, old_nonce_is_stale_and_future_nonce_is_refused)
 
 Test(digest, forged_or_malformed_nonce_is_refused)
 {
-	char nonce[DIGEST_NONCE_LEN];
+	char nonce[DIGEST_NONCE_LEN] = { 0 };
 	struct nonce_key other = { .key = "another key, another key, anoth" };
 
 	digest_nonce_make(&key, 1000000, TSTR_LIT("c"), nonce);

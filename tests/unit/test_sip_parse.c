@@ -936,9 +936,9 @@ Test(sip_parse, duplicate_single_value_fields_are_refused_in_requests)
 
 Test(sip_parse, cseq_must_fit_32_bits_and_name_the_request_method)
 {
-	static const char *const fmt = REG_START
-		"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"
-		"To: <sip:a@b>\r\nCall-ID: c@h\r\nCSeq: %s\r\n\r\n";
+#define fmt REG_START                                                            \
+	"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"        \
+	"To: <sip:a@b>\r\nCall-ID: c@h\r\nCSeq: %s\r\n\r\n"
 	static const struct {
 		const char *cseq;
 		const char *error;
@@ -970,6 +970,7 @@ Test(sip_parse, cseq_must_fit_32_bits_and_name_the_request_method)
 	}
 	parse_n(b, (size_t)snprintf(b, sizeof(b), fmt, "4294967295 REGISTER"));
 	cr_assert_eq(msg.cseq, 4294967295u);
+#undef fmt
 }
 
 Test(sip_parse, max_forwards_is_0_to_255)
@@ -991,7 +992,7 @@ Test(sip_parse, max_forwards_is_0_to_255)
 
 Test(sip_parse, content_length_frames_the_body_and_is_checked)
 {
-	static const char *const fmt = REG_START REG_CORE "%s\r\n%s";
+#define fmt REG_START REG_CORE "%s\r\n%s"
 	static const struct {
 		const char *cl;
 		const char *body;
@@ -1022,6 +1023,7 @@ Test(sip_parse, content_length_frames_the_body_and_is_checked)
 		else
 			cr_expect_str_eq(msg.error, cases[i].error, "%s", cases[i].cl);
 	}
+#undef fmt
 }
 
 Test(sip_parse, expires_header_saturates_and_malformed_counts_as_absent)

@@ -23,7 +23,7 @@ run: build
 	$(BUILD)/tandemd --config $(CONFIG)
 
 # Every suite, then the sanitizer builds.
-test: test-fast test-asan
+test: test-fast test-asan test-tsan
 	@echo "make test: all suites passed"
 
 # The optimised build: unit, integration and acceptance suites.

@@ -6,10 +6,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <urcu-qsbr.h>
-
 #include "clock.h"
 #include "loop.h"
+#include "rcu.h"
 
 #define LOOP_MAX_FDS 1024
 #define LOOP_EVENTS 64
@@ -197,9 +196,9 @@ int loop_run(struct loop *l)
 		}
 
 		/* Sleeping: let grace periods complete without us. */
-		rcu_thread_offline();
+		tdm_rcu_thread_offline();
 		n = epoll_wait(l->epfd, evs, LOOP_EVENTS, timeout);
-		rcu_thread_online();
+		tdm_rcu_thread_online();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -222,7 +221,7 @@ int loop_run(struct loop *l)
 		}
 		free_dead(l);
 		run_timers(l);
-		rcu_quiescent_state();
+		tdm_rcu_quiescent_state();
 	}
 	return 0;
 }

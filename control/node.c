@@ -28,9 +28,13 @@
 #include "io.h"
 #include "log.h"
 #include "loop.h"
+#include "netstack.h"
 #include "node.h"
+#include "pair.h"
+#include "rcu.h"
 #include "stats_sock.h"
 #include "users_file.h"
+#include "wbuf.h"
 
 #define SWEEP_INTERVAL_MS 1000
 /* `show registrations` without an AOR lists at most this many AORs; the
@@ -49,6 +53,7 @@ struct node {
 	unsigned npools;
 	struct dp_worker *ctl;        /* the control thread's context and counters */
 	struct loop_timer sweep_timer;
+	struct pair *pair;
 	int sigfd;
 	bool rcu_registered;
 	int64_t started_s;
@@ -271,7 +276,7 @@ int node_check_users(const struct config *cfg)
 	rcu_register_thread();
 	rc = load_users(cfg, s->realm, &users);
 	users_destroy(users);
-	rcu_unregister_thread();
+	tdm_rcu_unregister_thread();
 	free(s);
 	return rc;
 }
@@ -288,6 +293,18 @@ static void sum_counters(const struct node *n, uint64_t out[DP_CTR_COUNT])
 	for (unsigned i = 0; n->io && i < io_nworkers(n->io) && nb < 257; i++)
 		blocks[nb++] = &io_worker(n->io, i)->ctr;
 	dp_counters_sum(blocks, nb, out);
+}
+
+/* The DPDK back end's frame counters, summed over its workers. */
+static void sum_netstack(const struct node *n, uint64_t out[NS_CTR_COUNT])
+{
+	const struct ns_counters *blocks[256];
+	unsigned nb = 0;
+
+	for (unsigned i = 0; i < io_nworkers(n->io) && nb < 256; i++)
+		if (io_netstack(n->io, i))
+			blocks[nb++] = io_netstack(n->io, i);
+	ns_counters_sum(blocks, nb, out);
 }
 
 struct gauges {
@@ -360,6 +377,72 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
 }
 
 /* ---------------------------------------------------------------- */
+/* The pair */
+
+static void free_settings(struct rcu_head *head)
+{
+	tdm_rcu_after_grace_period();
+	free(caa_container_of(head, struct dp_settings, rcu));
+}
+
+/*
+ * The role changed (or where to divert to): publish a new version of the
+ * registrar's settings. Readers see the old or the new one; the old one is
+ * freed after a grace period.
+ */
+static void on_role(void *arg, const struct pair_role *r)
+{
+	struct node *n = arg;
+	const struct config *cfg = &n->cfg;
+	struct dp_settings *old = rcu_dereference(n->shared.settings);
+	struct dp_settings *s = malloc(sizeof(*s));
+
+	if (!s) {
+		log_err("pair", "out of memory: the role change is not applied");
+		return;
+	}
+	*s = *old;
+	s->divert = !r->serving;
+	s->divert_mode = cfg->pair.divert == DIVERT_REJECT ? DP_DIVERT_REJECT
+							  : DP_DIVERT_REDIRECT;
+	snprintf(s->master_hostport, sizeof(s->master_hostport), "%s",
+		 r->master_sip ? r->master_sip : "");
+	s->epoch = r->epoch;
+	/* A standby that took over grants short registrations, so phones come
+	 * back to the master soon after it returns. */
+	s->max_expires = cfg->sip.max_expires;
+	if (r->standby_active && cfg->pair.active_max_expires < s->max_expires)
+		s->max_expires = cfg->pair.active_max_expires;
+
+	old = tdm_rcu_xchg_pointer(&n->shared.settings, s);
+	call_rcu(&old->rcu, free_settings);
+}
+
+/*
+ * What this node tells its peer at login: where its SIP service is, and the
+ * general settings that must match across the pair (compared by the peer).
+ * "key=value" lines.
+ */
+static void build_info(const struct config *cfg, char *buf, size_t cap)
+{
+	const union tdm_addr *l = &cfg->sip.listen[0];
+	char a[TDM_ADDR_STRLEN];
+	struct wbuf w;
+
+	wbuf_init(&w, buf, cap - 1);
+	if (addr_is_any(l))
+		wbuf_printf(&w, "sip_port=%u\n", addr_port(l));
+	else
+		wbuf_printf(&w, "sip=%s\n", addr_format(l, a, sizeof(a)));
+	wbuf_printf(&w, "domain=%s\nauth=%s\ndefault_expires=%u\nmin_expires=%u\n"
+		    "max_expires=%u\nmax_contacts=%u\nnonce_lifetime=%u\n",
+		    cfg->sip.domain, auth_mode_name(cfg->sip.auth), cfg->sip.default_expires,
+		    cfg->sip.min_expires, cfg->sip.max_expires, cfg->sip.max_contacts,
+		    cfg->sip.nonce_lifetime);
+	*w.p = '\0';
+}
+
+/* ---------------------------------------------------------------- */
 /* Stats commands */
 
 static void show_info(void *ctx, int argc, char **argv, struct out *o)
@@ -417,6 +500,14 @@ static void show_stats(void *ctx, int argc, char **argv, struct out *o)
 	for (unsigned i = 0; i < DP_CTR_COUNT; i++)
 		out_u64(o, dp_counter_name((enum dp_ctr)i), c[i]);
 	out_obj_end(o);
+	if (n->io && io_netstack(n->io, 0)) {
+		uint64_t f[NS_CTR_COUNT];
+		sum_netstack(n, f);
+		out_obj_begin(o, "frames");
+		for (unsigned i = 0; i < NS_CTR_COUNT; i++)
+			out_u64(o, ns_counter_name((enum ns_ctr)i), f[i]);
+		out_obj_end(o);
+	}
 	out_list_begin(o, "workers");
 	for (unsigned i = 0; n->io && i < io_nworkers(n->io); i++) {
 		const struct dp_worker *w = io_worker(n->io, i);
@@ -480,6 +571,24 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 	out_prom_begin(o, &m_info);
 	out_prom_sample(o, &m_info, info, 3, 1);
 	out_prom_end(o, &m_info);
+
+	pair_metrics(n->pair, o);
+
+	if (n->io && io_netstack(n->io, 0)) {
+		/* "net_" keeps them apart from the SIP counters (rx_bytes). */
+		static char names[NS_CTR_COUNT][48];
+		static struct out_prom frames[NS_CTR_COUNT];
+		uint64_t f[NS_CTR_COUNT];
+
+		sum_netstack(n, f);
+		for (unsigned i = 0; i < NS_CTR_COUNT; i++) {
+			snprintf(names[i], sizeof(names[i]), "net_%s", ns_counter_name((enum ns_ctr)i));
+			frames[i] = (struct out_prom){ names[i],
+						       OUT_PROM_COUNTER,
+						       ns_counter_help((enum ns_ctr)i) };
+			out_prom_metric(o, &frames[i], f[i]);
+		}
+	}
 
 	out_prom_begin(o, &m_worker_rx);
 	for (unsigned i = 0; n->io && i < io_nworkers(n->io); i++) {
@@ -594,9 +703,10 @@ static void show_registrations(void *ctx, int argc, char **argv, struct out *o)
 		return;
 	}
 	out_list_begin(o, "registrations");
+	pair_show_registrations(n->pair, o);
 	bind_foreach(n->shared.bindings, show_one, &sr);
 	out_list_end(o);
-	out_u64(o, "total", sr.total);
+	out_u64(o, "total", sr.total + pair_registrations_count(n->pair));
 	if (sr.shown < sr.total)
 		out_fmt(o, "truncated", "showing %" PRIu64 " of %" PRIu64 " AORs; ask for one "
 			"with 'show registrations AOR'", sr.shown, sr.total);
@@ -631,19 +741,6 @@ int node_create(const struct config *cfg, struct node **out)
 	rcu_register_thread();
 	n->rcu_registered = true;
 
-	if (cfg->io.mode == IO_DPDK) {
-		log_err("node", "[io] mode = dpdk: this build has no DPDK back end yet; use "
-			"mode = socket");
-		rc = TDM_ECONFIG;
-		goto fail;
-	}
-	if (cfg->node.mode == NODE_STANDBY) {
-		log_err("node", "[node] mode = standby: the master/standby pair is not "
-			"available in this version; run as master");
-		rc = TDM_ECONFIG;
-		goto fail;
-	}
-
 	rc = mkdir_p(cfg->node.data_dir, 0750);
 	if (rc < 0) {
 		log_err("node", "[node] data_dir %s: %s", cfg->node.data_dir, strerror(-rc));
@@ -666,9 +763,9 @@ int node_create(const struct config *cfg, struct node **out)
 	rc = load_users(cfg, settings->realm, &users);
 	if (rc < 0)
 		goto fail;
-	rcu_assign_pointer(n->shared.settings, settings);
+	tdm_rcu_assign_pointer(n->shared.settings, settings);
 	settings = NULL;
-	rcu_assign_pointer(n->shared.users, users);
+	tdm_rcu_assign_pointer(n->shared.users, users);
 	users = NULL;
 
 	n->shared.bindings = bind_table_create(&(struct bind_table_params){ 0 });
@@ -712,8 +809,22 @@ int node_create(const struct config *cfg, struct node **out)
 	if (rc < 0)
 		goto fail;
 
+	char info[1024];
+	build_info(cfg, info, sizeof(info));
+	struct pair_params pp = {
+		.cfg = &n->cfg,
+		.loop = n->loop,
+		.cli = n->cli,
+		.info = info,
+		.on_role = on_role,
+		.arg = n,
+	};
+	rc = pair_create(&pp, &n->pair);
+	if (rc < 0)
+		goto fail;
+
 	struct io_params iop = {
-		.backend = IO_BACKEND_SOCKET,
+		.backend = cfg->io.mode == IO_DPDK ? IO_BACKEND_DPDK : IO_BACKEND_SOCKET,
 		.listen = cfg->sip.listen,
 		.nlisten = cfg->sip.nlisten,
 		.workers = cfg->io.workers,
@@ -725,9 +836,13 @@ int node_create(const struct config *cfg, struct node **out)
 	};
 	rc = io_create(&iop, &n->io, err, sizeof(err));
 	if (rc < 0) {
-		log_err("node", "[sip] listen %s", err);
+		log_err("node", "%s%s", cfg->io.mode == IO_DPDK ? "" : "[sip] listen ", err);
 		goto fail;
 	}
+	char desc[512];
+	io_describe(n->io, desc, sizeof(desc));
+	if (desc[0])
+		log_info("node", "%s", desc);
 
 	n->stats = stats_sock_open(n->loop, cfg->stats.socket, n->cli, &rc);
 	if (!n->stats) {
@@ -798,6 +913,7 @@ void node_destroy(struct node *n)
 	io_destroy(n->io);
 	n->io = NULL;
 	stats_sock_close(n->stats);
+	pair_destroy(n->pair);
 	if (n->sigfd >= 0)
 		close(n->sigfd);
 	cli_destroy(n->cli);
@@ -805,23 +921,23 @@ void node_destroy(struct node *n)
 
 	if (n->rcu_registered) {
 		/* Retired records and users go back to their pools first. */
-		rcu_thread_offline();
+		tdm_rcu_thread_offline();
 		rcu_barrier();
-		rcu_thread_online();
+		tdm_rcu_thread_online();
 	}
 	bind_table_destroy(n->shared.bindings);
 	users_destroy(n->shared.users);
 	free(n->shared.settings);
 	if (n->rcu_registered) {
-		rcu_thread_offline();
+		tdm_rcu_thread_offline();
 		rcu_barrier();
-		rcu_thread_online();
+		tdm_rcu_thread_online();
 	}
 	for (unsigned i = 0; n->pools && i < n->npools; i++)
 		rec_pool_destroy(n->pools[i]);
 	free(n->pools);
 	free(n->ctl);
 	if (n->rcu_registered)
-		rcu_unregister_thread();
+		tdm_rcu_unregister_thread();
 	free(n);
 }

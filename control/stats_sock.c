@@ -8,12 +8,19 @@
  * output buffer written without blocking (EPOLLOUT while some is pending).
  * Limits that keep one client from hurting the others or the node:
  *   - while more than STATS_OUT_SOFT bytes of answers wait for a client, its
- *     input is not read (so pipelining never grows memory without bound);
+ *     commands are not run and its input is not read; input is also not
+ *     read while complete commands already received wait to run (so
+ *     pipelining never grows memory without bound, input or output);
  *   - one answer larger than STATS_ANSWER_MAX is replaced by an error;
  *   - a client that takes none of its pending output for STATS_STALL_MS is
  *     disconnected;
  *   - at most STATS_MAX_CLIENTS clients; one more gets an error line and is
  *     closed.
+ * Commands already received are run as the client takes its answers: while
+ * some wait, EPOLLOUT is watched even with no output pending, so the next
+ * turn runs them (input alone cannot be relied on: a pipelining client
+ * that sent everything and now only reads never makes its socket readable
+ * again).
  * Protocol-level refusals (line too long, NUL byte, too many clients) are
  * text answers "error: ...". At end of input the remaining answers are
  * still delivered before the connection is closed, so
@@ -204,31 +211,52 @@ static void run_line(struct client *c, const char *line)
 	}
 }
 
+/*
+ * The next line to run in c->in from offset start: *len is its length
+ * without the '\n', *used with it. A line that can only get longer than
+ * allowed is returned as it is, to be refused at once; at end of input the
+ * last line needs no '\n'. Returns false when no line is complete yet.
+ */
+static bool next_line(const struct client *c, size_t start, size_t *len, size_t *used)
+{
+	size_t avail = c->in.len - start;
+	const char *line, *nl;
+
+	if (!avail)
+		return false;     /* (and data may be NULL) */
+	line = c->in.data + start;
+	nl = memchr(line, '\n', avail);
+	if (nl) {
+		*len = (size_t)(nl - line);
+		*used = *len + 1;
+		return true;
+	}
+	if (avail > STATS_LINE_MAX + 1 || c->eof) {
+		*len = avail;
+		*used = avail;
+		return true;
+	}
+	return false;
+}
+
+/* Received commands wait to run (for room in the output). */
+static bool has_work(const struct client *c)
+{
+	size_t len, used;
+
+	return !c->closing && !c->dead && next_line(c, 0, &len, &used);
+}
+
 /* Run the complete lines received, in order, while the output has room. */
 static void client_process(struct client *c)
 {
 	struct dbuf *in = &c->in;
-	size_t start = 0;
+	size_t start = 0, len, used;
 
 	while (!c->closing && !c->dead && pending(c) < STATS_OUT_SOFT &&
-	       start < in->len) {
+	       next_line(c, start, &len, &used)) {
 		char *line = in->data + start;
-		size_t avail = in->len - start;
-		char *nl = memchr(line, '\n', avail);
-		size_t len, used;
 
-		if (nl) {
-			len = (size_t)(nl - line);
-			used = len + 1;
-		} else if (avail > STATS_LINE_MAX + 1) {
-			len = avail;    /* can only get longer: refuse now */
-			used = avail;
-		} else if (c->eof) {
-			len = avail;    /* the last line, without its newline */
-			used = avail;
-		} else {
-			break;
-		}
 		if (len && line[len - 1] == '\r')
 			len--;
 		if (len > STATS_LINE_MAX) {
@@ -272,14 +300,23 @@ static int client_read(struct client *c)
 	return -errno;
 }
 
-/* Watch what the client needs next. Returns false if it is done (freed). */
+/*
+ * Watch what the client needs next. Returns false if it is done (freed).
+ *
+ * Input is read only when everything received so far has run and the
+ * output has room. Commands still waiting (because the output was over
+ * STATS_OUT_SOFT when they came up) are run on the next EPOLLOUT, which is
+ * watched for them even when all output went out already: the client may
+ * have sent its last byte long ago, so no EPOLLIN would ever come.
+ */
 static bool client_update(struct client *c)
 {
+	bool work = has_work(c);
 	uint32_t want = 0;
 
-	if (!c->eof && !c->closing && pending(c) < STATS_OUT_SOFT)
+	if (!c->eof && !c->closing && !work && pending(c) < STATS_OUT_SOFT)
 		want |= EPOLLIN;
-	if (pending(c))
+	if (pending(c) || work)
 		want |= EPOLLOUT;
 	if (!want) {
 		client_free(c);

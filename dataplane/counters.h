@@ -69,7 +69,8 @@
 	X(bindings_removed, "Bindings removed by the user agent")              \
 	X(bindings_expired, "Bindings removed by the expiry sweep")            \
 	X(aors_added, "Address-of-record records created")                     \
-	X(aors_removed, "Address-of-record records deleted")
+	X(aors_removed, "Address-of-record records deleted")                  \
+	X(req_diverted, "Requests diverted to the master (standby role)")
 
 enum dp_ctr {
 #define DP_CTR_ENUM(name, help) DP_CTR_##name,

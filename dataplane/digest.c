@@ -16,8 +16,13 @@
 /* A nonce from further in the future than this is not trusted. */
 #define NONCE_FUTURE_SLACK_S 60
 
+/* A hash in progress. Short pieces (a ':', a method, a nonce) are
+ * gathered in buf and handed to wolfCrypt together: each update call
+ * costs more than copying a few bytes. */
 struct hash_ctx {
 	enum digest_alg alg;
+	uint32_t n;              /* bytes waiting in buf */
+	uint8_t buf[192];
 	union {
 		wc_Md5 md5;
 		wc_Sha256 sha256;
@@ -27,13 +32,14 @@ struct hash_ctx {
 static void hash_init(struct hash_ctx *h, enum digest_alg alg)
 {
 	h->alg = alg;
+	h->n = 0;
 	if (alg == DIGEST_MD5)
 		wc_InitMd5(&h->u.md5);
 	else
 		wc_InitSha256(&h->u.sha256);
 }
 
-static void hash_update(struct hash_ctx *h, const void *data, size_t len)
+static void hash_flush(struct hash_ctx *h, const void *data, size_t len)
 {
 	if (len == 0)
 		return;
@@ -41,6 +47,21 @@ static void hash_update(struct hash_ctx *h, const void *data, size_t len)
 		wc_Md5Update(&h->u.md5, data, (word32)len);
 	else
 		wc_Sha256Update(&h->u.sha256, data, (word32)len);
+}
+
+static void hash_update(struct hash_ctx *h, const void *data, size_t len)
+{
+	if (len > sizeof(h->buf) - h->n) {
+		hash_flush(h, h->buf, h->n);
+		h->n = 0;
+		if (len > sizeof(h->buf)) {
+			hash_flush(h, data, len);
+			return;
+		}
+	}
+	if (len)
+		memcpy(h->buf + h->n, data, len);
+	h->n += (uint32_t)len;
 }
 
 static void hash_update_t(struct hash_ctx *h, tstr t)
@@ -55,6 +76,8 @@ static void hash_colon(struct hash_ctx *h)
 
 static void hash_final(struct hash_ctx *h, uint8_t *out)
 {
+	hash_flush(h, h->buf, h->n);
+	h->n = 0;
 	if (h->alg == DIGEST_MD5) {
 		wc_Md5Final(&h->u.md5, out);
 		wc_Md5Free(&h->u.md5);
@@ -74,31 +97,32 @@ static void to_hex(const uint8_t *in, unsigned n, char *out)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = ascii_lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+/* Value + 1 of each hex digit (either case); 0 for any other octet. */
+static const uint8_t hex_plus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
-/* Decode exactly n bytes of hex (either case). */
+/* Decode exactly n bytes of hex (either case). On failure out holds
+ * anything. */
 static bool from_hex(tstr in, uint8_t *out, unsigned n)
 {
+	const unsigned char *p = (const unsigned char *)in.s;
+	unsigned bad = 0;
+
 	if (in.len != 2 * n)
 		return false;
 	for (unsigned i = 0; i < n; i++) {
-		int hi = hexval(in.s[2 * i]), lo = hexval(in.s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		unsigned hi = hex_plus1[p[2 * i]], lo = hex_plus1[p[2 * i + 1]];
+
+		bad |= (hi == 0) | (lo == 0);
+		out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
 	}
-	return true;
+	return bad == 0;
 }
 
-/* Compare without leaking where the first difference is. */
 static bool equal_ct(const uint8_t *a, const uint8_t *b, unsigned n)
 {
 	uint8_t d = 0;

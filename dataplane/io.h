@@ -63,4 +63,12 @@ unsigned io_nworkers(const struct io *io);
 /* Worker i's context, for the control thread to read counters from. */
 const struct dp_worker *io_worker(const struct io *io, unsigned i);
 
+struct ns_counters;
+/* Worker i's frame counters (Ethernet, ARP, IP, UDP: netstack.h) when the
+ * back end terminates frames itself (dpdk); NULL for sockets. */
+const struct ns_counters *io_netstack(const struct io *io, unsigned i);
+
+/* One line about the back end for the start-up log ("" for sockets). */
+void io_describe(const struct io *io, char *buf, size_t cap);
+
 #endif

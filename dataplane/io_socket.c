@@ -33,9 +33,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <urcu-qsbr.h>
-
-#include "io.h"
+#include "io_socket.h"
+#include "rcu.h"
 
 #define IO_BURST 32
 #define IO_RX_MAX 65536            /* largest UDP payload, rounded up */
@@ -45,7 +44,7 @@
 
 struct io_worker {
 	struct dp_worker dp;             /* first: aligned, hot */
-	struct io *io;
+	struct io_socket *io;
 	unsigned index;
 	int cpu;                         /* -1: not pinned */
 	int fds[IO_MAX_LISTEN];
@@ -66,7 +65,7 @@ struct io_worker {
 	char *tx_buf;                    /* IO_BURST * DP_REPLY_MAX */
 };
 
-struct io {
+struct io_socket {
 	unsigned nworkers;
 	unsigned nlisten;
 	union tdm_addr listen[IO_MAX_LISTEN];
@@ -144,15 +143,12 @@ static void learn_port(int fd, union tdm_addr *a)
 		addr_set_port(a, addr_port(&bound));
 }
 
-int io_create(const struct io_params *p, struct io **out, char *err, size_t cap)
+int io_socket_create(const struct io_params *p, struct io_socket **out, char *err, size_t cap)
 {
-	struct io *io;
+	struct io_socket *io;
 	int rc;
 
 	*out = NULL;
-	if (p->backend != IO_BACKEND_SOCKET)
-		return errf(err, cap, -ENOTSUP, "io.mode = dpdk: this build has no DPDK "
-			    "back end");
 	if (p->nlisten == 0 || p->nlisten > IO_MAX_LISTEN)
 		return errf(err, cap, -EINVAL, "between 1 and %d listen addresses needed",
 			    IO_MAX_LISTEN);
@@ -220,7 +216,7 @@ int io_create(const struct io_params *p, struct io **out, char *err, size_t cap)
 	*out = io;
 	return 0;
 fail:
-	io_destroy(io);
+	io_socket_destroy(io);
 	return rc;
 }
 
@@ -355,7 +351,7 @@ static int service(struct io_worker *iw, unsigned l)
 static void *worker_main(void *arg)
 {
 	struct io_worker *iw = arg;
-	struct io *io = iw->io;
+	struct io_socket *io = iw->io;
 	struct pollfd pfd[IO_MAX_LISTEN + 1];
 	unsigned nl = io->nlisten;
 
@@ -371,28 +367,28 @@ static void *worker_main(void *arg)
 
 		for (unsigned l = 0; l < nl; l++)
 			got += service(iw, l);
-		rcu_quiescent_state();
+		tdm_rcu_quiescent_state();
 		if (got)
 			continue;
 
 		/* Idle: sleep offline so that grace periods need not wait. */
-		rcu_thread_offline();
+		tdm_rcu_thread_offline();
 		poll(pfd, nl + 1, -1);
-		rcu_thread_online();
+		tdm_rcu_thread_online();
 	}
 
-	rcu_unregister_thread();
+	tdm_rcu_unregister_thread();
 	return NULL;
 }
 
-int io_start(struct io *io, char *err, size_t cap)
+int io_socket_start(struct io_socket *io, char *err, size_t cap)
 {
 	for (unsigned i = 0; i < io->nworkers; i++) {
 		struct io_worker *iw = &io->workers[i];
 		int rc = pthread_create(&iw->thread, NULL, worker_main, iw);
 
 		if (rc != 0) {
-			io_stop(io);
+			io_socket_stop(io);
 			return errf(err, cap, -rc, "cannot start worker %u: %s", i, strerror(rc));
 		}
 		iw->started = true;
@@ -400,7 +396,7 @@ int io_start(struct io *io, char *err, size_t cap)
 	return 0;
 }
 
-void io_stop(struct io *io)
+void io_socket_stop(struct io_socket *io)
 {
 	uint64_t one = 1;
 
@@ -416,12 +412,12 @@ void io_stop(struct io *io)
 	}
 }
 
-void io_destroy(struct io *io)
+void io_socket_destroy(struct io_socket *io)
 {
 	if (!io)
 		return;
 	if (io->workers) {
-		io_stop(io);
+		io_socket_stop(io);
 		for (unsigned i = 0; i < io->nworkers; i++) {
 			struct io_worker *iw = &io->workers[i];
 			for (unsigned l = 0; l < IO_MAX_LISTEN; l++)
@@ -437,12 +433,12 @@ void io_destroy(struct io *io)
 	free(io);
 }
 
-unsigned io_nworkers(const struct io *io)
+unsigned io_socket_nworkers(const struct io_socket *io)
 {
 	return io->nworkers;
 }
 
-const struct dp_worker *io_worker(const struct io *io, unsigned i)
+const struct dp_worker *io_socket_worker(const struct io_socket *io, unsigned i)
 {
 	return &io->workers[i].dp;
 }

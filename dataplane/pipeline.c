@@ -13,7 +13,9 @@
  *   - other SIP versions: 505; unsupported Require: 420; unknown methods:
  *     501; CANCEL and requests inside a dialog (To tag): 481;
  *   - REGISTER: the registrar; OPTIONS without a user part: 200;
- *     everything else: the redirect server.
+ *     everything else: the redirect server;
+ *   - on a standby in the standby role: every request but ACK is diverted
+ *     to the master (302 naming it, or 503 + Retry-After).
  */
 #include <time.h>
 
@@ -288,6 +290,36 @@ static bool options_self(struct dp_req *r, bool *replied)
 	return true;
 }
 
+/*
+ * The standby role: every request goes to the master, with a 302 naming
+ * the master (the user part of the Request-URI kept, so an INVITE lands on
+ * the same AOR there) or a 503 with Retry-After.
+ */
+static bool divert(struct dp_req *r)
+{
+	const struct dp_settings *s = r->s;
+	struct sip_uri ruri;
+
+	dp_count(&r->w->ctr, DP_CTR_req_diverted);
+	if (s->divert_mode == DP_DIVERT_REJECT || s->master_hostport[0] == '\0') {
+		dp_reply_start(r, 503, "Standby, Use The Master");
+		WBUF_LIT(&r->wb, "Retry-After: ");
+		wbuf_putu(&r->wb, DP_DIVERT_RETRY_AFTER);
+		WBUF_LIT(&r->wb, "\r\n");
+		return dp_reply_finish(r);
+	}
+	dp_reply_start(r, 302, "Moved Temporarily (Standby)");
+	WBUF_LIT(&r->wb, "Contact: <sip:");
+	if (sip_uri_parse(r->m->ruri, &ruri) == 0 && ruri.user.len &&
+	    (ruri.scheme == SIP_URI_SIP || ruri.scheme == SIP_URI_SIPS)) {
+		wbuf_putt(&r->wb, ruri.user);
+		wbuf_putc(&r->wb, '@');
+	}
+	wbuf_puts(&r->wb, s->master_hostport);
+	WBUF_LIT(&r->wb, ">\r\n");
+	return dp_reply_finish(r);
+}
+
 static void count_method(struct dp_worker *w, enum sip_method m)
 {
 	switch (m) {
@@ -341,6 +373,8 @@ bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_rep
 	count_method(w, m->method);
 	if (m->method == SIP_ACK)
 		return false;
+	if (r.s->divert)
+		return divert(&r);
 	if (!tstr_caseeq(m->version, TSTR_LIT("SIP/2.0"))) {  /* §7.1: case-insensitive */
 		dp_count(&w->ctr, DP_CTR_req_bad_version);
 		return dp_reply_simple(&r, 505, NULL);

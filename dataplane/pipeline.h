@@ -30,6 +30,10 @@
 #define DP_REPLY_MAX 8192
 
 enum dp_auth { DP_AUTH_NONE, DP_AUTH_DIGEST };
+enum dp_divert { DP_DIVERT_REDIRECT, DP_DIVERT_REJECT };
+
+/* Retry-After of a 503 from a standby that diverts with divert = reject. */
+#define DP_DIVERT_RETRY_AFTER 30
 
 /*
  * Registrar settings. Immutable once published: the control thread builds a
@@ -56,6 +60,17 @@ struct dp_settings {
 	unsigned naddrs;
 	union tdm_addr addrs[DP_MAX_ALIASES];
 	char server[64];                 /* Server header value */
+
+	/* The pair (DESIGN.md §1), set from the role machine. A standby in
+	 * the standby role diverts every request to the master. While a
+	 * standby is active, max_expires is already capped at
+	 * [pair] active_max_expires. */
+	bool divert;
+	enum dp_divert divert_mode;
+	char master_hostport[DP_HOST_MAX]; /* "192.0.2.10:5060", "[2001:db8::1]:5060" */
+	uint64_t epoch;
+
+	struct rcu_head rcu;             /* the control thread frees old versions */
 };
 
 /* State shared by every worker; owned by the control thread. */

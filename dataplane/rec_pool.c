@@ -36,7 +36,6 @@
 #include <sanitizer/tsan_interface.h>
 #define tsan_release(p) __tsan_release(p)
 #define tsan_acquire(p) __tsan_acquire(p)
-char rec_pool_tsan_gp_token;
 #else
 #include <urcu/wfcqueue.h>
 #define tsan_release(p) ((void)(p))

@@ -22,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <urcu-qsbr.h>
+#include "rcu.h"   /* tdm_rcu_*: call_rcu callbacks that free start with
+                     * tdm_rcu_after_grace_period() */
 
 #define REC_POOL_MAX_SIZE 65536u
 
@@ -73,50 +74,5 @@ const char *rec_pool_name(const struct rec_pool *p);
  * when size > REC_POOL_MAX_SIZE. Every object also carries a 16-byte hidden
  * header. */
 size_t rec_pool_class_size(size_t size);
-
-/*
- * RCU and ThreadSanitizer. liburcu 0.13 implements grace periods, call_rcu
- * and its queues with atomics and barriers that ThreadSanitizer does not
- * see, so a -fsanitize=thread build would report every reuse of pool memory
- * that another thread read before its last quiescent state as a race.
- * Threads that read RCU-protected records report quiescent states, go
- * offline and unregister through these wrappers; call_rcu callbacks that
- * free or recycle memory start with tdm_rcu_after_grace_period(). Outside a
- * ThreadSanitizer build the wrappers are exactly rcu_quiescent_state(),
- * rcu_thread_offline() and rcu_unregister_thread(), and the annotation is
- * empty.
- */
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-extern char rec_pool_tsan_gp_token;
-#define TDM_TSAN_RELEASE_GP() __tsan_release(&rec_pool_tsan_gp_token)
-#define TDM_TSAN_ACQUIRE_GP() __tsan_acquire(&rec_pool_tsan_gp_token)
-#else
-#define TDM_TSAN_RELEASE_GP() ((void)0)
-#define TDM_TSAN_ACQUIRE_GP() ((void)0)
-#endif
-
-static inline void tdm_rcu_quiescent_state(void)
-{
-	TDM_TSAN_RELEASE_GP();
-	rcu_quiescent_state();
-}
-
-static inline void tdm_rcu_thread_offline(void)
-{
-	TDM_TSAN_RELEASE_GP();
-	rcu_thread_offline();
-}
-
-static inline void tdm_rcu_unregister_thread(void)
-{
-	TDM_TSAN_RELEASE_GP();
-	rcu_unregister_thread();
-}
-
-static inline void tdm_rcu_after_grace_period(void)
-{
-	TDM_TSAN_ACQUIRE_GP();
-}
 
 #endif

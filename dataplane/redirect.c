@@ -36,18 +36,19 @@ bool dp_redirect(struct dp_req *r)
 	const struct user *usr = NULL;
 	const struct binding *order[REDIRECT_MAX_CONTACTS];
 	const struct aor_rec *rec;
-	struct sip_uri ruri;
+	const struct sip_uri *ruri = &r->m->ruri_uri;
 	unsigned n = 0;
 	int len;
 
-	if (sip_uri_parse(r->m->ruri, &ruri) < 0)
+	/* The Request-URI as sip_parse() decoded it. */
+	if (r->m->ruri_rc < 0)
 		return dp_reply_simple(r, 400, "Malformed Request-URI");
-	if (ruri.scheme != SIP_URI_SIP && ruri.scheme != SIP_URI_SIPS) {
+	if (ruri->scheme != SIP_URI_SIP && ruri->scheme != SIP_URI_SIPS) {
 		dp_count(&w->ctr, DP_CTR_req_bad_scheme);
 		return dp_reply_simple(r, 416, NULL);
 	}
 
-	len = dp_aor_resolve(r->w, r->s, &ruri, &usr);
+	len = dp_aor_resolve(r->w, r->s, ruri, &usr);
 	if (len == TDM_ENOTFOUND) {
 		dp_count(&w->ctr, DP_CTR_redirect_404);
 		return dp_reply_simple(r, 404, "Domain Not Served");

@@ -194,6 +194,37 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 /* ---------------------------------------------------------------- */
 /* The 200 OK */
 
+/* wbuf_putu() for the small numbers of a 200 OK (an expiry), written in
+ * place two digits at a time. */
+static void put_dec(struct wbuf *wb, uint64_t v)
+{
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	unsigned n;
+	uint32_t x;
+
+	if (v > 9999999) {
+		wbuf_putu(wb, v);
+		return;
+	}
+	x = (uint32_t)v;
+	n = x >= 1000000 ? 7 : x >= 100000 ? 6 : x >= 10000 ? 5 : x >= 1000 ? 4 :
+	    x >= 100 ? 3 : x >= 10 ? 2 : 1;
+	if (n > wbuf_room(wb)) {
+		wb->overflow = true;
+		return;
+	}
+	for (unsigned i = n; x >= 10; x /= 100) {
+		i -= 2;
+		memcpy(wb->p + i, pairs + 2 * (x % 100), 2);
+	}
+	if (n & 1)
+		wb->p[0] = (char)('0' + x);
+	wb->p += n;
+}
+
 static void put_binding_contact(struct wbuf *wb, const struct binding_src *b, uint64_t now_ms)
 {
 	uint64_t left = b->expires_ms > now_ms ? (b->expires_ms - now_ms + 999) / 1000 : 0;
@@ -201,7 +232,7 @@ static void put_binding_contact(struct wbuf *wb, const struct binding_src *b, ui
 	WBUF_LIT(wb, "Contact: <");
 	wbuf_putt(wb, b->uri);
 	WBUF_LIT(wb, ">;expires=");
-	wbuf_putu(wb, left);
+	put_dec(wb, left);
 	dp_put_q(wb, b->q);
 	if (b->instance.len) {
 		WBUF_LIT(wb, ";+sip.instance=\"");
@@ -224,8 +255,9 @@ static bool reply_ok(struct dp_req *r, const struct binding_src *b, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		put_binding_contact(&r->wb, &b[i], r->w->now_ms);
 	/* RFC 3327 §5.3: echo Path to a UA that supports it. */
-	if (sip_has_option_tag(m, SIP_HDR_SUPPORTED, "path") ||
-	    sip_has_option_tag(m, SIP_HDR_REQUIRE, "path")) {
+	if (m->hdr_count[SIP_HDR_PATH] &&
+	    (sip_has_option_tag(m, SIP_HDR_SUPPORTED, "path") ||
+	     sip_has_option_tag(m, SIP_HDR_REQUIRE, "path"))) {
 		for (h = sip_header_first(m, SIP_HDR_PATH); h; h = sip_header_next(m, h)) {
 			wbuf_putt(&r->wb, h->line);
 			WBUF_LIT(&r->wb, "\r\n");
@@ -437,24 +469,37 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 
 /* ---------------------------------------------------------------- */
 
+/* dp_host_served() with its usual answer first: the Request-URI names the
+ * configured domain (kept in lower case) byte for byte. Anything else is
+ * for dp_host_served() to decide, with the same answer. */
+static bool ruri_host_served(const struct dp_settings *s, tstr host)
+{
+	if (host.len && host.len == strlen(s->domain) &&
+	    memcmp(host.s, s->domain, host.len) == 0)
+		return true;
+	return dp_host_served(s, host);
+}
+
 bool dp_register(struct dp_req *r)
 {
 	const struct dp_settings *s = r->s;
 	struct sip_msg *m = r->m;
 	struct dp_worker *w = r->w;
 	const struct user *usr = NULL;
-	struct sip_uri ruri, to;
+	const struct sip_uri *ruri;
+	struct sip_uri to;
 	uint32_t max_contacts;
 	int len, rc;
 
 	/* Step 1: the Request-URI names a domain we serve. */
-	if (sip_uri_parse(m->ruri, &ruri) < 0)
+	if (m->ruri_rc < 0)
 		return dp_reply_simple(r, 400, "Malformed Request-URI");
-	if (ruri.scheme != SIP_URI_SIP && ruri.scheme != SIP_URI_SIPS) {
+	ruri = &m->ruri_uri;
+	if (ruri->scheme != SIP_URI_SIP && ruri->scheme != SIP_URI_SIPS) {
 		dp_count(&w->ctr, DP_CTR_req_bad_scheme);
 		return dp_reply_simple(r, 416, NULL);
 	}
-	if (!dp_host_served(s, ruri.host)) {
+	if (!ruri_host_served(s, ruri->host)) {
 		dp_count(&w->ctr, DP_CTR_reg_domain_refused);
 		return dp_reply_simple(r, 404, "Domain Not Served");
 	}

@@ -17,6 +17,10 @@
  */
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "err.h"
 #include "sip_parse.h"
 
@@ -38,6 +42,7 @@ enum {
 	C_SCHEME = 1 << 9, /* ALPHA DIGIT + - . */
 	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
 	C_ALNUM = 1 << 11,
+	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
 };
 
 #define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
@@ -72,8 +77,8 @@ static const uint16_t chr_class[256] = {
 	['?'] = C_WORD | C_URIC,
 	['<'] = C_WORD | C_LIST,
 	['>'] = C_WORD | C_LIST,
-	['\\'] = C_WORD,
-	['"'] = C_WORD | C_LIST,
+	['\\'] = C_WORD | C_QSTOP,
+	['"'] = C_WORD | C_LIST | C_QSTOP,
 	['{'] = C_WORD,
 	['}'] = C_WORD,
 	['='] = C_URIC,
@@ -91,25 +96,48 @@ static inline bool is_class(char c, unsigned cls)
 	return (chr_class[(unsigned char)c] & cls) != 0;
 }
 
-/* Index of the first byte at or after i that is not in cls. Unrolled:
+/* Index of the first byte at or after i that is not in cls. Unrolled, and
+ * on pointers rather than 32-bit indexes (which cost a move per byte):
  * this loop is where the parser spends most of its time. */
 static inline uint32_t span(tstr s, uint32_t i, unsigned cls)
 {
-	const unsigned char *p = (const unsigned char *)s.s;
+	const unsigned char *b = (const unsigned char *)s.s;
+	const unsigned char *p = b + i, *e = b + s.len;
 
-	for (; s.len - i >= 4; i += 4) {
-		if (!(chr_class[p[i]] & cls))
-			return i;
-		if (!(chr_class[p[i + 1]] & cls))
-			return i + 1;
-		if (!(chr_class[p[i + 2]] & cls))
-			return i + 2;
-		if (!(chr_class[p[i + 3]] & cls))
-			return i + 3;
+	for (; e - p >= 4; p += 4) {
+		if (!(chr_class[p[0]] & cls))
+			return (uint32_t)(p - b);
+		if (!(chr_class[p[1]] & cls))
+			return (uint32_t)(p + 1 - b);
+		if (!(chr_class[p[2]] & cls))
+			return (uint32_t)(p + 2 - b);
+		if (!(chr_class[p[3]] & cls))
+			return (uint32_t)(p + 3 - b);
 	}
-	while (i < s.len && (chr_class[p[i]] & cls))
-		i++;
-	return i;
+	while (p < e && (chr_class[*p] & cls))
+		p++;
+	return (uint32_t)(p - b);
+}
+
+/* Index of the first byte at or after i that is in cls (s.len if none). */
+static inline uint32_t span_not(tstr s, uint32_t i, unsigned cls)
+{
+	const unsigned char *b = (const unsigned char *)s.s;
+	const unsigned char *p = b + i, *e = b + s.len;
+
+	for (; e - p >= 4; p += 4) {
+		if (chr_class[p[0]] & cls)
+			return (uint32_t)(p - b);
+		if (chr_class[p[1]] & cls)
+			return (uint32_t)(p + 1 - b);
+		if (chr_class[p[2]] & cls)
+			return (uint32_t)(p + 2 - b);
+		if (chr_class[p[3]] & cls)
+			return (uint32_t)(p + 3 - b);
+	}
+	while (p < e && !(chr_class[*p] & cls))
+		p++;
+	return (uint32_t)(p - b);
 }
 
 static inline bool is_sp(char c)
@@ -159,20 +187,22 @@ static inline tstr trim(tstr s)
 
 /*
  * s.s[i] is '"': index just past the closing quote, or 0 when the string
- * is unterminated. quoted-pair escapes any octet but CR and LF.
+ * is unterminated. quoted-pair escapes any octet but CR and LF. Runs of
+ * ordinary octets are skipped four at a time.
  */
 static uint32_t quoted_end(tstr s, uint32_t i)
 {
-	for (i++; i < s.len; i++) {
-		char c = s.s[i];
-		if (c == '"')
+	for (i++;;) {
+		i = span_not(s, i, C_QSTOP);
+		if (i >= s.len)
+			return 0;
+		if (s.s[i] == '"')
 			return i + 1;
-		if (c == '\\') {
-			if (++i >= s.len || s.s[i] == '\r' || s.s[i] == '\n')
-				return 0;
-		}
+		/* A backslash: the next octet is taken as it is. */
+		if (++i >= s.len || s.s[i] == '\r' || s.s[i] == '\n')
+			return 0;
+		i++;
 	}
-	return 0;
 }
 
 /*
@@ -570,7 +600,6 @@ bool sip_param_find(tstr params, const char *name, tstr *value)
 uint32_t sip_host_len(tstr s)
 {
 	uint32_t i, colons = 0;
-	char prev = '.';
 
 	if (s.len == 0)
 		return 0;
@@ -585,27 +614,41 @@ uint32_t sip_host_len(tstr s)
 		return i + 1;
 	}
 	/* hostname / IPv4address: labels of alphanumerics and inner '-',
-	 * separated by single dots, an optional trailing dot. */
-	for (i = 0; i < s.len; i++) {
-		char c = s.s[i];
-		if (is_class(c, C_ALNUM)) {
-			prev = 'a';
+	 * separated by single dots, an optional trailing dot. A label is a
+	 * run of alphanumerics, then any number of ('-'+ alphanumeric+). */
+	const unsigned char *b = (const unsigned char *)s.s, *p = b, *e = b + s.len;
+
+	if (!(chr_class[*p] & C_ALNUM))
+		return 0;
+	for (;;) {
+		/* p is at an alphanumeric */
+		do
+			p++;
+		while (p < e && (chr_class[*p] & C_ALNUM));
+		if (p == e)
+			return s.len;
+		if (*p == '-') {
+			do
+				p++;
+			while (p < e && *p == '-');
+			/* A label does not end in '-'. */
+			if (p == e || !(chr_class[*p] & C_ALNUM))
+				return 0;
 			continue;
 		}
-		if (c == '.') {
-			if (prev != 'a')
-				return 0; /* empty label, or label ending in '-' */
-		} else if (c == '-') {
-			if (prev == '.')
-				return 0; /* label starting with '-' */
-		} else {
-			break;
+		if (*p != '.')
+			return (uint32_t)(p - b);
+		p++;
+		if (p == e)
+			return s.len;
+		if (!(chr_class[*p] & C_ALNUM)) {
+			/* A dot ends the name, but is not followed by an empty
+			 * label or one that starts with '-'. */
+			if (*p == '.' || *p == '-')
+				return 0;
+			return (uint32_t)(p - b);
 		}
-		prev = c;
 	}
-	if (i == 0 || prev == '-')
-		return 0;
-	return i;
 }
 
 /*
@@ -718,10 +761,11 @@ malformed:
 	return TDM_EMALFORMED;
 }
 
-int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
+/* The full grammar; v is trimmed. */
+static int nameaddr_slow(tstr v, struct sip_nameaddr *out)
 {
 	struct sip_nameaddr na = { 0 };
-	tstr v = trim(value), name, pv;
+	tstr name, pv;
 	uint32_t i = 0, e, pos = 0;
 	bool have_tag = false;
 	int r;
@@ -808,6 +852,149 @@ malformed:
 	return TDM_EMALFORMED;
 }
 
+/* One header parameter, as params_split() hands it out. */
+struct hparam {
+	tstr name;
+	tstr value;  /* raw, quotes kept; empty for a flag */
+	bool token;  /* value is a non-empty token */
+};
+
+/* More parameters than this on one value go the general way. */
+#define FAST_PARAMS 8
+
+/* A URI with all its characters in C_URIC: does it start with a scheme
+ * and ':' and have something after it (the rest of uri_ok())? */
+static inline bool scheme_ok(tstr u)
+{
+	uint32_t i;
+
+	if (u.len == 0 || !is_class(u.s[0], C_ALPHA))
+		return false;
+	i = span(u, 1, C_SCHEME);
+	return i + 1 < u.len && u.s[i] == ':';
+}
+
+/*
+ * Split the header parameters of v that start at v.s[i] (a ';') when they
+ * have the usual shape: no LWS, each value a run of C_PARAM characters or
+ * a quoted string, at most FAST_PARAMS of them. Returns their number, or -1
+ * when sip_param_next() must decide. For what this accepts,
+ * sip_param_next() returns the same names and values.
+ */
+static int params_split(tstr v, uint32_t i, struct hparam *out)
+{
+	int n = 0;
+
+	while (i < v.len) {
+		uint32_t e;
+
+		if (v.s[i] != ';' || n == FAST_PARAMS)
+			return -1;
+		e = span(v, i + 1, C_PARAM);
+		if (e == i + 1)
+			return -1;
+		out[n].name = tstr_sub(v, i + 1, e - i - 1);
+		out[n].value = tstr_sub(v, e, 0);
+		out[n].token = false;
+		i = e;
+		if (i < v.len && v.s[i] == '=') {
+			i++;
+			if (i < v.len && v.s[i] == '"') {
+				e = quoted_end(v, i);
+				if (e == 0)
+					return -1;
+			} else {
+				/* Tokens first (a token is a C_PARAM run), so
+				 * that a tag needs no second look. */
+				e = span(v, i, C_TOKEN);
+				out[n].token = e > i && (e == v.len || !is_class(v.s[e], C_PARAM));
+				if (!out[n].token)
+					e = span(v, e, C_PARAM);
+				if (e == i)
+					return -1;
+			}
+			out[n].value = tstr_sub(v, i, e - i);
+			i = e;
+		}
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A name-addr in its usual shapes, '"display" <uri>' or '<uri>' (one SP at
+ * most between them), then header parameters as params_split() takes them.
+ * Decodes into *na and the parameters into pv in one pass and returns
+ * their number, or returns -1 when nameaddr_slow() must decide (*na may
+ * then hold anything). v is trimmed. Whatever this accepts,
+ * nameaddr_slow() decodes to the same result.
+ */
+static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv)
+{
+	uint32_t i = 0, s, e;
+	bool have_tag = false;
+	int n;
+
+	if (v.len < 2)
+		return -1;
+	na->display = TSTR_NULL;
+	if (v.s[0] == '"') {
+		/* quoted_end() without escapes, which go the general way. */
+		i = span_not(v, 1, C_QSTOP);
+		if (i >= v.len || v.s[i] != '"')
+			return -1;
+		na->display = tstr_sub(v, 0, ++i);
+		if (i < v.len && v.s[i] == ' ')
+			i++;
+		if (i >= v.len || v.s[i] != '<')
+			return -1;
+	} else if (v.s[0] != '<') {
+		return -1;
+	}
+	/* The URI runs to the first '>', all of it URI characters. */
+	s = i + 1;
+	e = span(v, s, C_URIC);
+	if (e >= v.len || v.s[e] != '>')
+		return -1;
+	na->uri = tstr_sub(v, s, e - s);
+	if (!scheme_ok(na->uri))
+		return -1;
+	na->bracketed = true;
+	na->params = TSTR_NULL;
+	na->tag = TSTR_NULL;
+	i = e + 1;
+	if (i == v.len)
+		return 0;
+	if (v.s[i] != ';')
+		return -1;
+	na->params = tstr_tail(v, i);
+	n = params_split(v, i, pv);
+	for (int k = 0; k < n; k++) {
+		if (!NAME_IS(pv[k].name, "tag"))
+			continue;
+		if (!pv[k].token)
+			return -1;
+		if (!have_tag) {
+			have_tag = true;
+			na->tag = pv[k].value;
+		}
+	}
+	return n;
+}
+
+int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
+{
+	struct hparam pv[FAST_PARAMS];
+	struct sip_nameaddr na;
+	tstr v = trim(value);
+
+	if (nameaddr_fast(v, &na, pv) >= 0) {
+		*out = na;
+		return 0;
+	}
+	return nameaddr_slow(v, out);
+}
+
 /* callid = word [ "@" word ] */
 static bool callid_ok(tstr v)
 {
@@ -840,6 +1027,8 @@ static bool version_ok(tstr v)
 {
 	uint32_t i, d;
 
+	if (v.len == 7 && memcmp(v.s, "SIP/2.0", 7) == 0)
+		return true;
 	if (v.len < 7 || !tstr_caseeq(tstr_sub(v, 0, 4), TSTR_LIT("SIP/")))
 		return false;
 	i = span(v, 4, C_DIGIT);
@@ -874,11 +1063,16 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 		goto malformed;
 	i = (uint32_t)(sp - l.s);
 	m->ruri = tstr_sub(l, u, i - u);
+	m->ruri_rc = sip_uri_parse(m->ruri, &m->ruri_uri);
 	m->version = tstr_tail(l, i + 1);
 	if (!version_ok(m->version))
 		goto malformed;
-	/* A Request-URI in <> (RFC 4475 §3.1.2.7) is not an absoluteURI. */
-	if (!uri_ok(m->ruri))
+	/* A Request-URI in <> (RFC 4475 §3.1.2.7) is not an absoluteURI. A
+	 * sip: or sips: URI that sip_uri_parse() accepts is one: its grammar
+	 * only has characters uri_ok() takes. */
+	if (!(m->ruri_rc == 0 && (m->ruri_uri.scheme == SIP_URI_SIP ||
+				  m->ruri_uri.scheme == SIP_URI_SIPS)) &&
+	    !uri_ok(m->ruri))
 		FAIL(m, "Malformed Request-URI");
 	return;
 
@@ -925,12 +1119,119 @@ malformed:
 	FAIL(m, "Malformed Status-Line");
 }
 
+/*
+ * The usual shape of a top Via, "SIP/2.0/UDP host[:port][;param[=value]]...",
+ * one via-parm, no LWS inside, no quoted values, decoded in one pass into
+ * m->via. Returns false, having written nothing that matters, when the
+ * value is anything else: sip_parse_via() then decides. Whatever this
+ * accepts, sip_list_next() + sip_parse_via() accept with the same result.
+ */
+static bool via_fast(struct sip_msg *m, tstr v)
+{
+	struct sip_via *via = &m->via;
+	uint32_t i, e, seen = 0, port;
+
+	if (v.len < 10 || memcmp(v.s, "SIP/2.0/", 8) != 0)
+		return false;
+	i = span(v, 8, C_TOKEN);
+	/* One SP before sent-by, as sip_parse_via() wants LWS there. */
+	if (i == 8 || i + 1 >= v.len || v.s[i] != ' ' || is_class(v.s[i + 1], C_WS))
+		return false;
+	via->protocol = tstr_sub(v, 0, i);
+	via->transport = tstr_sub(v, 8, i - 8);
+	i++;
+	e = sip_host_len(tstr_tail(v, i));
+	if (e == 0)
+		return false;
+	via->host = tstr_sub(v, i, e);
+	i += e;
+	via->port = 0;
+	if (i < v.len && v.s[i] == ':') {
+		e = span(v, i + 1, C_DIGIT);
+		if (!dec(tstr_sub(v, i + 1, e - i - 1), 65535, &port) || port == 0)
+			return false;
+		via->port = (uint16_t)port;
+		i = e;
+	}
+	via->params = TSTR_NULL;
+	via->branch = via->received = via->maddr = TSTR_NULL;
+	via->rport = false;
+	if (i < v.len) {
+		if (v.s[i] != ';')
+			return false;
+		via->params = tstr_tail(v, i);
+	}
+	while (i < v.len) {
+		tstr name, pv;
+		unsigned bit;
+		tstr *slot;
+
+		/* v.s[i] is ';' */
+		e = span(v, i + 1, C_PARAM);
+		if (e == i + 1)
+			return false;
+		name = tstr_sub(v, i + 1, e - i - 1);
+		pv = tstr_sub(v, e, 0);
+		i = e;
+		if (i < v.len && v.s[i] == '=') {
+			e = span(v, i + 1, C_PARAM);
+			if (e == i + 1)
+				return false;
+			pv = tstr_sub(v, i + 1, e - i - 1);
+			i = e;
+		}
+		if (i < v.len && v.s[i] != ';')
+			return false;
+		switch (name.len) {
+		case 5:
+			if (NAME_IS(name, "rport")) {
+				if (pv.len && !dec(pv, 65535, &port))
+					return false;
+				via->rport = true;
+				continue;
+			}
+			if (!NAME_IS(name, "maddr"))
+				continue;
+			bit = 4;
+			slot = &via->maddr;
+			break;
+		case 6:
+			if (!NAME_IS(name, "branch"))
+				continue;
+			bit = 1;
+			slot = &via->branch;
+			break;
+		case 8:
+			if (!NAME_IS(name, "received"))
+				continue;
+			bit = 2;
+			slot = &via->received;
+			break;
+		default:
+			continue;
+		}
+		if (pv.len == 0)
+			return false;
+		if (!(seen & bit)) {
+			seen |= bit;
+			*slot = pv;
+		}
+	}
+	via->value = v;
+	via->plain = true;
+	m->via_ok = true;
+	return true;
+}
+
 static void decode_via(struct sip_msg *m, tstr v)
 {
 	struct sip_via extra;
 	uint32_t pos = 0;
 	tstr parm;
 
+	if (via_fast(m, v))
+		return;
+	m->via = (struct sip_via){ 0 };
 	if (!sip_list_next(v, &pos, &parm) || sip_parse_via(parm, &m->via) != 0) {
 		FAIL(m, "Malformed Via");
 		return;
@@ -1046,34 +1347,187 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 	}
 }
 
-/* One header field: line is name to end of value, folds included. */
-static void parse_field(struct parse_state *ps, tstr line)
+/*
+ * The header names requests usually carry, spelt as usual and followed
+ * directly by ':', recognised without scanning: returns the name length
+ * and sets *id, or returns 0 when the general path must decide. p has at
+ * least 16 readable bytes. Such a name is a token, so the general path
+ * would find the same name and id.
+ */
+static inline uint32_t known_name(const char *p, uint8_t *id)
+{
+#define K(lit, hid)                                                            \
+	if (memcmp(p, lit ":", sizeof(lit)) == 0) {                            \
+		*id = hid;                                                     \
+		return sizeof(lit) - 1;                                        \
+	}
+	if (p[1] == ':') {
+		unsigned char c = (unsigned char)p[0];
+
+		if (c < 128 && compact_ids[c]) {
+			*id = compact_ids[c];
+			return 1;
+		}
+		return 0;
+	}
+	switch (p[0]) {
+	case 'V':
+		K("Via", SIP_HDR_VIA)
+		break;
+	case 'T':
+		K("To", SIP_HDR_TO)
+		break;
+	case 'F':
+		K("From", SIP_HDR_FROM)
+		break;
+	case 'C':
+		K("Call-ID", SIP_HDR_CALL_ID)
+		K("CSeq", SIP_HDR_CSEQ)
+		K("Contact", SIP_HDR_CONTACT)
+		K("Content-Length", SIP_HDR_CONTENT_LENGTH)
+		K("Content-Type", SIP_HDR_CONTENT_TYPE)
+		break;
+	case 'M':
+		K("Max-Forwards", SIP_HDR_MAX_FORWARDS)
+		break;
+	case 'E':
+		K("Expires", SIP_HDR_EXPIRES)
+		break;
+	case 'U':
+		K("User-Agent", SIP_HDR_USER_AGENT)
+		break;
+	case 'A':
+		K("Authorization", SIP_HDR_AUTHORIZATION)
+		break;
+	case 'S':
+		K("Supported", SIP_HDR_SUPPORTED)
+		break;
+	case 'R':
+		K("Require", SIP_HDR_REQUIRE)
+		K("Route", SIP_HDR_ROUTE)
+		K("Record-Route", SIP_HDR_RECORD_ROUTE)
+		break;
+	case 'P':
+		K("Path", SIP_HDR_PATH)
+		break;
+	default:
+		break;
+	}
+#undef K
+	return 0;
+}
+
+/* The first '\n' in [p, end), or NULL. Header lines are short, so this
+ * beats a call to memchr(): 16 bytes at a time with SSE2 (every x86-64
+ * has it), then byte by byte for the last few. */
+static inline const char *find_lf(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i lf = _mm_set1_epi8('\n');
+
+	for (; end - p >= 16; p += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, lf));
+
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
+	for (; p < end; p++)
+		if (*p == '\n')
+			return p;
+	return NULL;
+#else
+	return memchr(p, '\n', (size_t)(end - p));
+#endif
+}
+
+/*
+ * One header field starting at p (not an empty line): recognise the name,
+ * find the end of the field (folds included), record and decode it.
+ * Returns where the next line starts, or NULL when the message is to be
+ * refused at once (too many fields).
+ */
+static const char *parse_field(struct parse_state *ps, const char *p, const char *end)
 {
 	struct sip_msg *m = ps->m;
+	const char *q, *nl, *eol, *v, *ve;
 	struct sip_header *h;
-	uint32_t n, c;
-	bool first;
+	uint32_t n = 0, c = 0;
+	uint8_t id = SIP_HDR_OTHER;
+	bool ok, first;
 
-	n = span(line, 0, C_TOKEN);
-	c = n;
-	while (c < line.len && is_sp(line.s[c]))
-		c++;
-	if (n == 0 || c >= line.len || line.s[c] != ':') {
-		FAIL(m, "Malformed header field");
-		return;
+	if (end - p >= 16)
+		n = known_name(p, &id);
+	if (n) {
+		c = n;
+		ok = true;
+	} else {
+		/* The name is a token, then SP / HT, then ':'. None of these
+		 * is a line end, so the scan cannot leave the field. */
+		tstr rest = tstr_make(p, (size_t)(end - p));
+
+		n = span(rest, 0, C_TOKEN);
+		c = n;
+		while (c < rest.len && is_sp(p[c]))
+			c++;
+		ok = n && c < rest.len && p[c] == ':';
+		if (ok)
+			id = (uint8_t)header_lookup(tstr_make(p, n));
+		else
+			c = 0;
 	}
+
+	/* The field runs to the first line end not followed by SP/HT (a
+	 * fold continues it, §7.3.1). */
+	q = p + c;
+	for (;;) {
+		nl = find_lf(q, end);
+		if (nl == NULL) {
+			eol = end;
+			q = end;
+			break;
+		}
+		if (nl + 1 < end && is_sp(nl[1])) {
+			q = nl + 1;
+			continue;
+		}
+		eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+		q = nl + 1;
+		break;
+	}
+	if (m->nhdrs == SIP_MAX_HEADERS) {
+		FAIL(m, "Too many header fields");
+		return NULL;
+	}
+	if (!ok) {
+		FAIL(m, "Malformed header field");
+		return q;
+	}
+
+	/* The value without leading and trailing LWS; usually one SP
+	 * before it and nothing after. */
+	v = p + c + 1;
+	ve = eol;
+	if (ve - v >= 2 && v[0] == ' ' && !is_class(v[1], C_WS))
+		v++;
+	else
+		while (v < ve && is_class(*v, C_WS))
+			v++;
+	while (ve > v && is_class(ve[-1], C_WS))
+		ve--;
 	h = &m->hdrs[m->nhdrs];
-	h->name = tstr_sub(line, 0, n);
-	h->value = trim(tstr_tail(line, c + 1));
-	h->line = line;
-	h->id = (uint8_t)header_lookup(h->name);
-	first = m->hdr_count[h->id] == 0;
+	h->id = id;
+	h->name = tstr_make(p, n);
+	h->value = tstr_make(v, (size_t)(ve - v));
+	h->line = tstr_make(p, (size_t)(eol - p));
+	first = m->hdr_count[id] == 0;
 	if (first)
-		m->hdr_first[h->id] = (int16_t)m->nhdrs;
-	if (m->hdr_count[h->id] < UINT8_MAX)
-		m->hdr_count[h->id]++;
+		m->hdr_first[id] = (int16_t)m->nhdrs;
+	if (m->hdr_count[id] < UINT8_MAX)
+		m->hdr_count[id]++;
 	m->nhdrs++;
 	decode_field(ps, h, first);
+	return q;
 }
 
 static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
@@ -1104,6 +1558,7 @@ static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 	m->contact_star = false;
 	m->ncontacts = 0;
 	m->error = NULL;
+	m->ruri_rc = TDM_EMALFORMED;
 }
 
 int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
@@ -1131,7 +1586,8 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 	if (nl && eol > p && eol[-1] == '\r')
 		eol--;
 	line = tstr_make(p, (size_t)(eol - p));
-	if (line.len >= 4 && tstr_caseeq(tstr_sub(line, 0, 4), TSTR_LIT("SIP/")))
+	if (line.len >= 4 && (p[0] | 0x20) == 's' && (p[1] | 0x20) == 'i' &&
+	    (p[2] | 0x20) == 'p' && p[3] == '/')
 		parse_status_line(m, line);
 	else
 		parse_request_line(m, line);
@@ -1139,8 +1595,6 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 
 	/* Header fields, up to the empty line. */
 	while (p < end) {
-		const char *q = p;
-
 		if (*p == '\n') {
 			p++;
 			eoh = true;
@@ -1151,29 +1605,9 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 			eoh = true;
 			break;
 		}
-		/* The field runs to the first line end not followed by SP/HT
-		 * (a fold continues it, §7.3.1). */
-		for (;;) {
-			nl = memchr(q, '\n', (size_t)(end - q));
-			if (nl == NULL) {
-				eol = end;
-				q = end;
-				break;
-			}
-			if (nl + 1 < end && is_sp(nl[1])) {
-				q = nl + 1;
-				continue;
-			}
-			eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
-			q = nl + 1;
-			break;
-		}
-		if (m->nhdrs == SIP_MAX_HEADERS) {
-			FAIL(m, "Too many header fields");
+		p = parse_field(&ps, p, end);
+		if (p == NULL)
 			return TDM_EMALFORMED;
-		}
-		parse_field(&ps, tstr_make(p, (size_t)(eol - p)));
-		p = q;
 	}
 	if (!eoh)
 		FAIL(m, "Truncated message");
@@ -1231,10 +1665,13 @@ const struct sip_header *sip_header_next(const struct sip_msg *m,
 
 bool sip_has_option_tag(const struct sip_msg *m, enum sip_hdr id, const char *tag)
 {
-	tstr want = tstr_cstr(tag), v;
+	const struct sip_header *h = sip_header_first(m, id);
+	tstr want, v;
 
-	for (const struct sip_header *h = sip_header_first(m, id); h;
-	     h = sip_header_next(m, h)) {
+	if (h == NULL)
+		return false;
+	want = tstr_cstr(tag);
+	for (; h; h = sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		while (sip_list_next(h->value, &pos, &v))
 			if (tstr_caseeq(v, want))
@@ -1270,53 +1707,74 @@ static bool parse_q(tstr v, int16_t *out)
 	return true;
 }
 
+/*
+ * One parameter of a contact-param, for parse_contact(): the first
+ * occurrence of a name wins, as in sip_param_find(). Returns 0, or
+ * TDM_EMALFORMED with *why set.
+ */
+static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *seen,
+			 const char **why)
+{
+	uint32_t n;
+
+	if (NAME_IS(name, "expires")) {
+		if (!(*seen & 1) && !parse_delta(pv, &c->expires))
+			c->expires = SIP_ABSENT;
+		*seen |= 1;
+	} else if (NAME_IS(name, "q")) {
+		if (!(*seen & 2) && !parse_q(pv, &c->q)) {
+			*why = "Bad q value in Contact";
+			return TDM_EMALFORMED;
+		}
+		*seen |= 2;
+	} else if (NAME_IS(name, "+sip.instance")) {
+		if (!(*seen & 4)) {
+			if (pv.len >= 2 && pv.s[0] == '"')
+				pv = tstr_sub(pv, 1, pv.len - 2);
+			c->instance = pv;
+		}
+		*seen |= 4;
+	} else if (NAME_IS(name, "reg-id")) {
+		/* RFC 5626 §4.2: 1 to 2^31-1. */
+		if (!(*seen & 8)) {
+			if (!dec(pv, INT32_MAX, &n) || n == 0) {
+				*why = "Bad reg-id in Contact";
+				return TDM_EMALFORMED;
+			}
+			c->reg_id = (int32_t)n;
+		}
+		*seen |= 8;
+	}
+	return 0;
+}
+
 /* One contact-param: the name-addr and the parameters a registrar reads. */
 static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 {
+	struct hparam hp[FAST_PARAMS];
 	tstr name, pv;
 	uint32_t pos = 0;
 	unsigned seen = 0;
-	uint32_t n;
-	int r;
+	int r, n;
 
 	*why = "Malformed Contact";
-	if (sip_parse_nameaddr(v, &c->na) != 0)
+	/* The usual shape is split in one pass; anything else is decoded
+	 * by the general functions, with the same result. */
+	n = nameaddr_fast(v, &c->na, hp);
+	if (n < 0 && nameaddr_slow(v, &c->na) != 0)
 		return TDM_EMALFORMED;
 	c->expires = SIP_ABSENT;
 	c->q = SIP_Q_ABSENT;
 	c->instance = TSTR_NULL;
 	c->reg_id = SIP_ABSENT;
-	/* The first occurrence of a parameter wins, as in sip_param_find(). */
-	while ((r = sip_param_next(c->na.params, &pos, &name, &pv)) > 0) {
-		if (NAME_IS(name, "expires")) {
-			if (!(seen & 1) && !parse_delta(pv, &c->expires))
-				c->expires = SIP_ABSENT;
-			seen |= 1;
-		} else if (NAME_IS(name, "q")) {
-			if (!(seen & 2) && !parse_q(pv, &c->q)) {
-				*why = "Bad q value in Contact";
-				return TDM_EMALFORMED;
-			}
-			seen |= 2;
-		} else if (NAME_IS(name, "+sip.instance")) {
-			if (!(seen & 4)) {
-				if (pv.len >= 2 && pv.s[0] == '"')
-					pv = tstr_sub(pv, 1, pv.len - 2);
-				c->instance = pv;
-			}
-			seen |= 4;
-		} else if (NAME_IS(name, "reg-id")) {
-			/* RFC 5626 §4.2: 1 to 2^31-1. */
-			if (!(seen & 8)) {
-				if (!dec(pv, INT32_MAX, &n) || n == 0) {
-					*why = "Bad reg-id in Contact";
-					return TDM_EMALFORMED;
-				}
-				c->reg_id = (int32_t)n;
-			}
-			seen |= 8;
-		}
-	}
+	for (int k = 0; k < n; k++)
+		if (contact_param(c, hp[k].name, hp[k].value, &seen, why) < 0)
+			return TDM_EMALFORMED;
+	if (n >= 0)
+		return 0;
+	while ((r = sip_param_next(c->na.params, &pos, &name, &pv)) > 0)
+		if (contact_param(c, name, pv, &seen, why) < 0)
+			return TDM_EMALFORMED;
 	return r < 0 ? TDM_EMALFORMED : 0;
 }
 
@@ -1367,6 +1825,24 @@ star_mixed:
 
 /* ------------------------------------------------------------------ */
 /* Authorization (RFC 7235 §2.1, RFC 7616 §3.4, RFC 3261 §25.1). */
+
+/* The one entry of the fields table below that a parameter name can
+ * match, by its length and first letter (index, or -1); the caller
+ * compares the whole name. */
+static int cred_field(tstr n)
+{
+	char c = (char)(n.s[0] | 0x20);
+
+	switch (n.len) {
+	case 2: return 9;                         /* nc */
+	case 3: return c == 'u' ? 3 : 8;          /* uri, qop */
+	case 5: return c == 'r' ? 1 : 2;          /* realm, nonce */
+	case 6: return c == 'c' ? 6 : 7;          /* cnonce, opaque */
+	case 8: return c == 'u' ? 0 : 4;          /* username, response */
+	case 9: return 5;                         /* algorithm */
+	default: return -1;
+	}
+}
 
 int sip_parse_digest_cred(tstr value, struct sip_digest_cred *out)
 {
@@ -1425,16 +1901,13 @@ int sip_parse_digest_cred(tstr value, struct sip_digest_cred *out)
 		if (i < v.len && v.s[i] != ',')
 			goto malformed;
 		nparams++;
-		for (unsigned k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-			if (name.len != fields[k].len ||
-			    !name_is(name.s, fields[k].name, fields[k].len))
-				continue;
-			if (seen & (1u << k))
-				goto malformed;
-			seen |= 1u << k;
-			*(tstr *)((char *)&c + fields[k].off) = pv;
-			break;
-		}
+		int k = cred_field(name);
+		if (k < 0 || !name_is(name.s, fields[k].name, fields[k].len))
+			continue;
+		if (seen & (1u << k))
+			goto malformed;
+		seen |= 1u << k;
+		*(tstr *)((char *)&c + fields[k].off) = pv;
 	}
 	if (nparams == 0)
 		goto malformed;

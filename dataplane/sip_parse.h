@@ -116,6 +116,9 @@ struct sip_via {
 	tstr received;
 	tstr maddr;
 	bool rport;     /* an rport parameter is present (with or without value) */
+	bool plain;     /* params hold no LWS and no quoted string, so each
+	                 * parameter is the text between two ';' (set by
+	                 * sip_parse() for the top Via; false means unknown) */
 };
 
 /* name-addr or addr-spec with header parameters (From, To, Contact, Path). */
@@ -135,6 +138,29 @@ struct sip_contact {
 	tstr instance;     /* +sip.instance value without its quotes */
 	int32_t reg_id;    /* reg-id parameter, SIP_ABSENT if absent */
 };
+
+/* URIs (RFC 3261 §19.1, RFC 3966 for tel:); sip_uri_parse() below. */
+enum sip_uri_scheme {
+	SIP_URI_SIP,
+	SIP_URI_SIPS,
+	SIP_URI_TEL,
+	SIP_URI_OTHER, /* syntactically an absoluteURI, scheme unknown */
+};
+
+struct sip_uri {
+	enum sip_uri_scheme scheme;
+	tstr scheme_name;
+	tstr user;      /* escaped as written; empty when absent */
+	tstr password;
+	tstr host;      /* as written; IPv6 reference with brackets */
+	uint16_t port;  /* 0 when absent */
+	tstr params;    /* ";transport=udp;lr" as written, or empty */
+	tstr headers;   /* after '?', without it; empty when absent */
+};
+
+/* A sip/sips URI with more uri-parameters, or more headers, than this is
+ * refused: it keeps sip_uri_equal() linear in practice. */
+#define SIP_URI_MAX_PARAMS 64
 
 struct sip_msg {
 	const char *buf;
@@ -177,6 +203,12 @@ struct sip_msg {
 	/* Why sip_parse() refused the message, fit for a 400 reason phrase
 	 * ("Missing Call-ID"); a static string, NULL when parsing succeeded. */
 	const char *error;
+
+	/* The Request-URI decoded once, by sip_parse(): sip_uri_parse() of
+	 * ruri (TDM_EMALFORMED for a response) and, when that is 0, what it
+	 * decoded. Handlers read these instead of decoding ruri again. */
+	int ruri_rc;
+	struct sip_uri ruri_uri;
 };
 
 /*
@@ -264,28 +296,6 @@ int sip_param_next(tstr params, uint32_t *pos, tstr *name, tstr *value);
 
 /* ------------------------------------------------------------------ */
 /* URIs (RFC 3261 §19.1, RFC 3966 for tel:). */
-
-enum sip_uri_scheme {
-	SIP_URI_SIP,
-	SIP_URI_SIPS,
-	SIP_URI_TEL,
-	SIP_URI_OTHER, /* syntactically an absoluteURI, scheme unknown */
-};
-
-struct sip_uri {
-	enum sip_uri_scheme scheme;
-	tstr scheme_name;
-	tstr user;      /* escaped as written; empty when absent */
-	tstr password;
-	tstr host;      /* as written; IPv6 reference with brackets */
-	uint16_t port;  /* 0 when absent */
-	tstr params;    /* ";transport=udp;lr" as written, or empty */
-	tstr headers;   /* after '?', without it; empty when absent */
-};
-
-/* A sip/sips URI with more uri-parameters, or more headers, than this is
- * refused: it keeps sip_uri_equal() linear in practice. */
-#define SIP_URI_MAX_PARAMS 64
 
 /* Returns 0 or TDM_EMALFORMED. For SIP_URI_OTHER / SIP_URI_TEL only
  * scheme_name is decoded and the rest of the URI is left in params. */

@@ -2,11 +2,14 @@
 /*
  * Stateless response building: the status line and the fields copied from
  * the request. See sip_reply.h.
+ *
+ * This runs for every request, so the common case is written as a few
+ * block copies: a status line from a table, each copied field together
+ * with its CRLF straight from the request, the top Via's sent-by as
+ * written when it is written the canonical way, its parameters in runs.
+ * Anything unusual takes the general path, which gives the same bytes.
  */
 #include <arpa/inet.h>
-
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/siphash.h>
 
 #include "sip_reply.h"
 
@@ -28,39 +31,245 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 	return true;
 }
 
+/* ------------------------------------------------------------------ */
+/* The To tag: SipHash-1-3 (Aumasson and Bernstein's SipHash with one
+ * compression and three finalisation rounds), keyed, over the Call-ID and
+ * the From tag. A tag only has to be the same for every retransmission
+ * and not guessable without the key; this is the variant hash tables use
+ * for that, at about half the cost of SipHash-2-4. */
+
+static inline uint64_t rotl64(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static inline uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+#define SIPROUND                                                               \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = rotl64(v1, 13);                                           \
+		v1 ^= v0;                                                      \
+		v0 = rotl64(v0, 32);                                           \
+		v2 += v3;                                                      \
+		v3 = rotl64(v3, 16);                                           \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = rotl64(v3, 21);                                           \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = rotl64(v1, 17);                                           \
+		v1 ^= v2;                                                      \
+		v2 = rotl64(v2, 32);                                           \
+	} while (0)
+
+/* The n < 8 bytes at p, little-endian. */
+static inline uint64_t le_partial(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	switch (n) {
+	case 7: v |= (uint64_t)p[6] << 48; /* fall through */
+	case 6: v |= (uint64_t)p[5] << 40; /* fall through */
+	case 5: v |= (uint64_t)p[4] << 32; /* fall through */
+	case 4: v |= (uint64_t)p[3] << 24; /* fall through */
+	case 3: v |= (uint64_t)p[2] << 16; /* fall through */
+	case 2: v |= (uint64_t)p[1] << 8;  /* fall through */
+	case 1: v |= (uint64_t)p[0];       /* fall through */
+	default: break;
+	}
+	return v;
+}
+
+/*
+ * SipHash-1-3 of a, zero bytes up to a multiple of 8, then b: each part is
+ * read in place. (A Call-ID holds no NUL byte, so the padding cannot make
+ * two different requests look alike.)
+ */
+static uint64_t siphash13(const uint8_t key[16], const uint8_t *a, size_t alen,
+			  const uint8_t *b, size_t blen)
+{
+	const uint64_t k0 = le64(key), k1 = le64(key + 8);
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
+	uint64_t v3 = k1 ^ 0x7465646279746573ull;
+	uint64_t mword;
+	const uint8_t *end = a + (alen & ~(size_t)7);
+
+	for (; a < end; a += 8) {
+		mword = le64(a);
+		v3 ^= mword;
+		SIPROUND;
+		v0 ^= mword;
+	}
+	if (alen & 7) {
+		mword = le_partial(a, alen & 7);
+		v3 ^= mword;
+		SIPROUND;
+		v0 ^= mword;
+	}
+	for (end = b + (blen & ~(size_t)7); b < end; b += 8) {
+		mword = le64(b);
+		v3 ^= mword;
+		SIPROUND;
+		v0 ^= mword;
+	}
+	mword = le_partial(b, blen & 7) | (uint64_t)((alen + 7) / 8 * 8 + blen) << 56;
+	v3 ^= mword;
+	SIPROUND;
+	v0 ^= mword;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 		      char out[SIP_TO_TAG_LEN])
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t in[512], mac[8];
-	uint32_t n = 0;
+	uint32_t n, t;
+	uint64_t h;
 
-	/* Call-ID and From tag identify the request's dialog-to-be; the
-	 * bytes past 512 add nothing a tag needs. */
-	n = m->call_id.len < sizeof(in) ? m->call_id.len : sizeof(in);
-	if (n)
-		memcpy(in, m->call_id.s, n);
-	if (m->from.tag.len && n < sizeof(in)) {
-		uint32_t t = m->from.tag.len < sizeof(in) - n ? m->from.tag.len
-							      : (uint32_t)sizeof(in) - n;
-		memcpy(in + n, m->from.tag.s, t);
-		n += t;
-	}
-	wc_SipHash(key, in, n, mac, sizeof(mac));
-	for (unsigned i = 0; i < sizeof(mac); i++) {
-		out[2 * i] = hex[mac[i] >> 4];
-		out[2 * i + 1] = hex[mac[i] & 15];
+	/* Call-ID and From tag identify the request's dialog-to-be; past
+	 * 512 bytes each they add nothing a tag needs. */
+	n = m->call_id.len < 512 ? m->call_id.len : 512;
+	t = m->from.tag.len < 512 ? m->from.tag.len : 512;
+	h = siphash13(key, (const uint8_t *)m->call_id.s, n, (const uint8_t *)m->from.tag.s, t);
+
+	/* 16 lower-case hex digits, 32 bits at a time: spread each nibble
+	 * into a byte, then add '0', or 'a' - 10 for 10..15. */
+	for (int half = 0; half < 2; half++, h >>= 32) {
+		uint64_t x = (uint32_t)h;
+
+		x = (x | x << 16) & 0x0000ffff0000ffffull;
+		x = (x | x << 8) & 0x00ff00ff00ff00ffull;
+		x = (x | x << 4) & 0x0f0f0f0f0f0f0f0full;
+		x += 0x3030303030303030ull +
+		     (((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull) * 0x27;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		x = __builtin_bswap64(x);
+#endif
+		memcpy(out + 8 * half, &x, 8);
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* Small writers. */
+
+/* The pieces of a response go through wbuf_put() (bounds-checked). */
+static inline void put(struct wbuf *w, const char *src, size_t n)
+{
+	wbuf_put(w, src, n);
+}
+
+static inline void putt(struct wbuf *w, tstr t)
+{
+	wbuf_put(w, t.s, t.len);
+}
+
+/* "00" to "99". */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Decimal digits of v <= 99999. */
+static unsigned ndigits(unsigned v)
+{
+	return v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+}
+
+/* Unsigned decimal of at most 5 digits (a port, a status code), written
+ * in place two digits at a time. */
+static void put_u16(struct wbuf *w, unsigned v)
+{
+	unsigned n = ndigits(v), i = n;
+
+	if (n > wbuf_room(w)) {
+		w->overflow = true;
+		return;
+	}
+	for (; v >= 10; v /= 100) {
+		i -= 2;
+		memcpy(w->p + i, digit_pairs + 2 * (v % 100), 2);
+	}
+	if (i)
+		w->p[0] = (char)('0' + v);
+	w->p += n;
+}
+
+/* A field of the request as written, with its line end: one copy when
+ * the request ends it with CRLF, as almost every request does. */
+static void put_line(struct wbuf *w, const struct sip_msg *m, const struct sip_header *h)
+{
+	const char *e = h->line.s + h->line.len;
+
+	if (m->buf + m->len - e >= 2 && e[0] == '\r' && e[1] == '\n') {
+		put(w, h->line.s, h->line.len + 2);
+		return;
+	}
+	putt(w, h->line);
+	WBUF_LIT(w, "\r\n");
+}
+
+static const struct sip_header *first(const struct sip_msg *m, enum sip_hdr id)
+{
+	int i = m->hdr_first[id];
+
+	return i >= 0 && i < m->nhdrs ? &m->hdrs[i] : NULL;
+}
+
+/* Each octet in decimal: its length and up to three digits. */
+#define OCTET(v)                                                               \
+	{ (v) >= 100 ? 3 : (v) >= 10 ? 2 : 1,                                   \
+	  { (char)('0' + ((v) >= 100 ? (v) / 100 : (v) >= 10 ? (v) / 10 : (v))),       \
+	    (char)((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : 0), \
+	    (char)((v) >= 100 ? '0' + (v) % 10 : 0) } }
+#define OCTET4(v) OCTET(v), OCTET((v) + 1), OCTET((v) + 2), OCTET((v) + 3)
+#define OCTET16(v) OCTET4(v), OCTET4((v) + 4), OCTET4((v) + 8), OCTET4((v) + 12)
+#define OCTET64(v) OCTET16(v), OCTET16((v) + 16), OCTET16((v) + 32), OCTET16((v) + 48)
+static const struct {
+	uint8_t len;
+	char d[3];
+} octet_text[256] = { OCTET64(0), OCTET64(64), OCTET64(128), OCTET64(192) };
+
+/* The IP of src as addr_format_ip() writes it, without a NUL; IPv4
+ * without libc. out has TDM_ADDR_STRLEN bytes. Returns the length. */
+static size_t format_ip(const union tdm_addr *src, char *out)
+{
+	if (src->sa.sa_family == AF_INET) {
+		const uint8_t *b = (const uint8_t *)&src->in4.sin_addr.s_addr;
+		char *p = out;
+
+		for (int i = 0; i < 4; i++) {
+			memcpy(p, octet_text[b[i]].d, 3);
+			p += octet_text[b[i]].len;
+			*p++ = '.';
+		}
+		return (size_t)(p - 1 - out);
+	}
+	addr_format_ip(src, out, TDM_ADDR_STRLEN);
+	return strlen(out);
+}
+
+/* ------------------------------------------------------------------ */
+/* The top Via. */
 
 /* Is the Via host the source address, written the usual way? A host
  * written otherwise ("010.0.0.1", a name) just gets a received parameter,
  * which is always allowed. */
-static bool host_is(tstr host, const char *ip)
+static bool host_is(tstr host, const char *ip, size_t iplen)
 {
 	if (host.len >= 2 && host.s[0] == '[')
 		host = tstr_sub(host, 1, host.len - 2);
-	return tstr_caseeq(host, tstr_cstr(ip));
+	return tstr_caseeq(host, tstr_make(ip, iplen));
 }
 
 static tstr trim(tstr t)
@@ -75,8 +284,16 @@ static tstr trim(tstr t)
 	return t;
 }
 
-/* Copy the via parameters except received and rport, which we rewrite. */
-static void put_via_params(struct wbuf *w, tstr params)
+/* Is name (as written) received or rport, which we rewrite? */
+static bool is_rewritten(tstr name)
+{
+	return (name.len == 5 && tstr_caseeq(name, TSTR_LIT("rport"))) ||
+	       (name.len == 8 && tstr_caseeq(name, TSTR_LIT("received")));
+}
+
+/* Copy the via parameters except received and rport, each as ";" and the
+ * parameter without surrounding LWS. */
+static void put_via_params_slow(struct wbuf *w, tstr params)
 {
 	uint32_t i = 0;
 
@@ -105,11 +322,57 @@ static void put_via_params(struct wbuf *w, tstr params)
 			continue;
 		int32_t eq = tstr_chr(seg, '=');
 		tstr name = trim(eq < 0 ? seg : tstr_sub(seg, 0, (uint32_t)eq));
-		if (tstr_caseeq_lit(name, "received") || tstr_caseeq_lit(name, "rport"))
+		if (is_rewritten(name))
 			continue;
 		wbuf_putc(w, ';');
 		wbuf_putt(w, seg);
 	}
+}
+
+/* Does the parameter text at p (after its ';', up to end) start with the
+ * name lit (lower-case letters, len bytes) followed by '=' or its end?
+ * For a letter of lit, (b | 0x20) == letter holds for its two cases only,
+ * so this is ascii_lower() comparison. */
+static bool param_named(const char *p, const char *end, const char *lit, size_t len)
+{
+	if ((size_t)(end - p) < len || ((size_t)(end - p) > len && p[len] != '='))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((p[i] | 0x20) != lit[i])
+			return false;
+	return true;
+}
+
+/*
+ * Copy the via parameters except received and rport. Plain parameters
+ * (no LWS, no quotes, see struct sip_via) come out as written less the
+ * dropped ones, so they are copied in runs; any others are rebuilt one by
+ * one, each as ';' and the parameter without LWS around it.
+ */
+static void put_via_params(struct wbuf *w, const struct sip_via *v)
+{
+	const char *p = v->params.s, *end = p + v->params.len, *run = p;
+
+	if (!v->plain || v->params.len == 0 || p[0] != ';') {
+		put_via_params_slow(w, v->params);
+		return;
+	}
+	if (!v->rport && v->received.len == 0) {
+		putt(w, v->params);
+		return;
+	}
+	while (p < end) {
+		/* p is at the ';' that starts a parameter. */
+		const char *next = memchr(p + 1, ';', (size_t)(end - p - 1));
+		const char *ne = next ? next : end;
+
+		if (param_named(p + 1, ne, "rport", 5) || param_named(p + 1, ne, "received", 8)) {
+			put(w, run, (size_t)(p - run));
+			run = ne;
+		}
+		p = ne;
+	}
+	put(w, run, (size_t)(end - run));
 }
 
 static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct sip_header *h,
@@ -118,78 +381,138 @@ static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct si
 	const struct sip_via *v = &m->via;
 	const char *line_end = h->line.s + h->line.len;
 	const char *parm_end = v->value.s + v->value.len;
+	const char *sent_end = v->params.len ? v->params.s : parm_end;
+	const char *host_end = v->host.s + v->host.len;
 	char ip[TDM_ADDR_STRLEN];
+	size_t iplen;
 
-	/* "Via: " or "v: " exactly as the request wrote it. */
-	wbuf_put(w, h->line.s, (size_t)(v->value.s - h->line.s));
-	wbuf_putt(w, v->protocol);
-	wbuf_putc(w, ' ');
-	wbuf_putt(w, v->host);
-	if (v->port) {
-		wbuf_putc(w, ':');
-		wbuf_putu(w, v->port);
+	/* "Via: SIP/2.0/UDP host:port" as written, when it is written as we
+	 * would write it: one SP before the host, the port without LWS or
+	 * leading zeros. */
+	if (v->protocol.s == v->value.s && v->host.s == v->protocol.s + v->protocol.len + 1 &&
+	    v->host.s[-1] == ' ' &&
+	    (v->port ? sent_end - host_end == 1 + (ptrdiff_t)ndigits(v->port) &&
+			       host_end[0] == ':' && host_end[1] != '0'
+		     : host_end == sent_end)) {
+		put(w, h->line.s, (size_t)(sent_end - h->line.s));
+	} else {
+		/* "Via: " or "v: " exactly as the request wrote it. */
+		put(w, h->line.s, (size_t)(v->value.s - h->line.s));
+		wbuf_putt(w, v->protocol);
+		wbuf_putc(w, ' ');
+		wbuf_putt(w, v->host);
+		if (v->port) {
+			wbuf_putc(w, ':');
+			put_u16(w, v->port);
+		}
 	}
-	put_via_params(w, v->params);
+	if (v->params.len)
+		put_via_params(w, v);
 
 	/* RFC 3261 §18.2.1: received when sent-by is not the source address;
-	 * RFC 3581 §4: always with rport, and rport gets the source port. */
-	addr_format_ip(src, ip, sizeof(ip));
-	if (v->rport || !host_is(v->host, ip)) {
-		WBUF_LIT(w, ";received=");
-		wbuf_puts(w, ip);
+	 * RFC 3581 §4: always with rport, and rport gets the source port.
+	 * The address is formatted in place when there is room. */
+	if (wbuf_room(w) >= 10 + TDM_ADDR_STRLEN) {
+		memcpy(w->p, ";received=", 10);
+		iplen = format_ip(src, w->p + 10);
+		if (v->rport || !host_is(v->host, w->p + 10, iplen))
+			w->p += 10 + iplen;
+	} else {
+		iplen = format_ip(src, ip);
+		if (v->rport || !host_is(v->host, ip, iplen)) {
+			WBUF_LIT(w, ";received=");
+			wbuf_put(w, ip, iplen);
+		}
 	}
 	if (v->rport) {
 		WBUF_LIT(w, ";rport=");
-		wbuf_putu(w, addr_port(src));
+		put_u16(w, addr_port(src));
 	}
 	/* Further via-parms of the same field, verbatim. */
-	wbuf_put(w, parm_end, (size_t)(line_end - parm_end));
+	put(w, parm_end, (size_t)(line_end - parm_end));
 	WBUF_LIT(w, "\r\n");
 }
 
-static void put_line(struct wbuf *w, const struct sip_header *h)
-{
-	wbuf_putt(w, h->line);
-	WBUF_LIT(w, "\r\n");
-}
+/* ------------------------------------------------------------------ */
 
-static void put_first(struct wbuf *w, const struct sip_msg *m, enum sip_hdr id)
-{
-	const struct sip_header *h = sip_header_first(m, id);
+/* Standard reason phrases, for sip_reason() and the status lines. */
+#define SIP_REASONS(X)                                                         \
+	X(100, "Trying")                                                       \
+	X(200, "OK")                                                           \
+	X(302, "Moved Temporarily")                                            \
+	X(400, "Bad Request")                                                  \
+	X(401, "Unauthorized")                                                 \
+	X(403, "Forbidden")                                                    \
+	X(404, "Not Found")                                                    \
+	X(405, "Method Not Allowed")                                           \
+	X(416, "Unsupported URI Scheme")                                       \
+	X(420, "Bad Extension")                                                \
+	X(421, "Extension Required")                                           \
+	X(423, "Interval Too Brief")                                           \
+	X(480, "Temporarily Unavailable")                                      \
+	X(481, "Call/Transaction Does Not Exist")                              \
+	X(500, "Server Internal Error")                                        \
+	X(501, "Not Implemented")                                              \
+	X(503, "Service Unavailable")                                          \
+	X(505, "Version Not Supported")
 
-	if (h)
-		put_line(w, h);
+/* "SIP/2.0 200 OK\r\n" for a code with a standard reason phrase; empty
+ * for any other code. */
+static tstr status_line(unsigned code)
+{
+#define STATUS_LINE(c, text) case c: return TSTR_LIT("SIP/2.0 " #c " " text "\r\n");
+	switch (code) {
+	SIP_REASONS(STATUS_LINE)
+	default: return TSTR_NULL;
+	}
+#undef STATUS_LINE
 }
 
 void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		     const char *reason, const union tdm_addr *src, const char *to_tag)
 {
-	const struct sip_header *h;
+	const struct sip_header *h, *top = first(m, SIP_HDR_VIA);
+	tstr sl = reason ? TSTR_NULL : status_line(code);
 
-	WBUF_LIT(w, "SIP/2.0 ");
-	wbuf_putu(w, code);
-	wbuf_putc(w, ' ');
-	wbuf_puts(w, reason ? reason : sip_reason(code));
-	WBUF_LIT(w, "\r\n");
-
-	for (h = sip_header_first(m, SIP_HDR_VIA); h; h = sip_header_next(m, h)) {
-		if (h == sip_header_first(m, SIP_HDR_VIA) && m->via_ok)
-			put_top_via(w, m, h, src);
+	if (sl.len) {
+		putt(w, sl);
+	} else {
+		WBUF_LIT(w, "SIP/2.0 ");
+		if (code <= 99999)
+			put_u16(w, code);
 		else
-			put_line(w, h);
-	}
-	put_first(w, m, SIP_HDR_FROM);
-	h = sip_header_first(m, SIP_HDR_TO);
-	if (h) {
-		wbuf_putt(w, h->line);
-		if (to_tag && m->to.tag.len == 0) {
-			WBUF_LIT(w, ";tag=");
-			wbuf_puts(w, to_tag);
-		}
+			wbuf_putu(w, code);
+		wbuf_putc(w, ' ');
+		wbuf_puts(w, reason ? reason : sip_reason(code));
 		WBUF_LIT(w, "\r\n");
 	}
-	put_first(w, m, SIP_HDR_CALL_ID);
-	put_first(w, m, SIP_HDR_CSEQ);
+
+	if (top) {
+		if (m->via_ok)
+			put_top_via(w, m, top, src);
+		else
+			put_line(w, m, top);
+		if (m->hdr_count[SIP_HDR_VIA] > 1)
+			for (h = top + 1; h < m->hdrs + m->nhdrs; h++)
+				if (h->id == SIP_HDR_VIA)
+					put_line(w, m, h);
+	}
+	if ((h = first(m, SIP_HDR_FROM)))
+		put_line(w, m, h);
+	if ((h = first(m, SIP_HDR_TO))) {
+		if (to_tag && m->to.tag.len == 0) {
+			putt(w, h->line);
+			WBUF_LIT(w, ";tag=");
+			wbuf_puts(w, to_tag);
+			WBUF_LIT(w, "\r\n");
+		} else {
+			put_line(w, m, h);
+		}
+	}
+	if ((h = first(m, SIP_HDR_CALL_ID)))
+		put_line(w, m, h);
+	if ((h = first(m, SIP_HDR_CSEQ)))
+		put_line(w, m, h);
 }
 
 void sip_reply_end(struct wbuf *w, const char *server)
@@ -197,32 +520,18 @@ void sip_reply_end(struct wbuf *w, const char *server)
 	if (server && *server) {
 		WBUF_LIT(w, "Server: ");
 		wbuf_puts(w, server);
-		WBUF_LIT(w, "\r\n");
+		WBUF_LIT(w, "\r\nContent-Length: 0\r\n\r\n");
+		return;
 	}
 	WBUF_LIT(w, "Content-Length: 0\r\n\r\n");
 }
 
 const char *sip_reason(unsigned code)
 {
+#define REASON(c, text) case c: return text;
 	switch (code) {
-	case 100: return "Trying";
-	case 200: return "OK";
-	case 302: return "Moved Temporarily";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 416: return "Unsupported URI Scheme";
-	case 420: return "Bad Extension";
-	case 421: return "Extension Required";
-	case 423: return "Interval Too Brief";
-	case 480: return "Temporarily Unavailable";
-	case 481: return "Call/Transaction Does Not Exist";
-	case 500: return "Server Internal Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "Version Not Supported";
+	SIP_REASONS(REASON)
 	default: return "Unknown";
 	}
+#undef REASON
 }

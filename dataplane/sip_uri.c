@@ -107,6 +107,28 @@ static bool all_esc(tstr s, unsigned cls, uint32_t min)
 	return s.len >= min && span_esc(s, 0, cls) == s.len;
 }
 
+/* Index of the first byte at or after i that is not in cls (escapes not
+ * included); unrolled on pointers, like the parser's span(). */
+static inline uint32_t uspan(tstr s, uint32_t i, unsigned cls)
+{
+	const unsigned char *b = (const unsigned char *)s.s;
+	const unsigned char *p = b + i, *e = b + s.len;
+
+	for (; e - p >= 4; p += 4) {
+		if (!(uri_class[p[0]] & cls))
+			return (uint32_t)(p - b);
+		if (!(uri_class[p[1]] & cls))
+			return (uint32_t)(p + 1 - b);
+		if (!(uri_class[p[2]] & cls))
+			return (uint32_t)(p + 2 - b);
+		if (!(uri_class[p[3]] & cls))
+			return (uint32_t)(p + 3 - b);
+	}
+	while (p < e && (uri_class[*p] & cls))
+		p++;
+	return (uint32_t)(p - b);
+}
+
 /* ------------------------------------------------------------------ */
 /* Parsing. */
 
@@ -157,6 +179,23 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 	const char *at;
 	tstr rest;
 
+	/* "sip:" and "sips:" in any case, without the general scheme scan. */
+	if (t.len >= 5 && (t.s[0] | 0x20) == 's' && (t.s[1] | 0x20) == 'i' &&
+	    (t.s[2] | 0x20) == 'p') {
+		if (t.s[3] == ':') {
+			u.scheme = SIP_URI_SIP;
+			u.scheme_name = tstr_sub(t, 0, 3);
+			rest = tstr_tail(t, 4);
+			goto sip;
+		}
+		if ((t.s[3] | 0x20) == 's' && t.s[4] == ':' && t.len >= 6) {
+			u.scheme = SIP_URI_SIPS;
+			u.scheme_name = tstr_sub(t, 0, 4);
+			rest = tstr_tail(t, 5);
+			goto sip;
+		}
+	}
+
 	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
 	if (t.len == 0 || !uri_is((unsigned char)t.s[0], U_ALPHA))
 		goto malformed;
@@ -189,12 +228,18 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 		return 0;
 	}
 
+sip:
 	/* [ userinfo "@" ]: '@' cannot appear unescaped after the userinfo
 	 * (not in host, paramchar or hvalue), so the first one ends it. The
-	 * user part may hold ';', '?', '/' and ',' (RFC 4475 §3.1.1.2). */
+	 * user part may hold ';', '?', '/' and ',' (RFC 4475 §3.1.1.2).
+	 * Usually the user is plain characters up to the '@', or there is
+	 * no '@' at all; escapes and passwords take the longer way. */
 	i = 0;
-	at = memchr(rest.s, '@', rest.len);
-	if (at) {
+	e = uspan(rest, 0, U_USER);
+	if (e < rest.len && rest.s[e] == '@' && e > 0) {
+		u.user = tstr_sub(rest, 0, e);
+		i = e + 1;
+	} else if (e < rest.len && (at = memchr(rest.s + e, '@', rest.len - e)) != NULL) {
 		uint32_t ui = (uint32_t)(at - rest.s);
 		tstr userinfo = tstr_sub(rest, 0, ui);
 		int32_t colon = tstr_chr(userinfo, ':');
@@ -222,13 +267,22 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 		uint32_t port = 0;
 		/* port = 1*DIGIT, 1..65535; stops growing past the range, so
 		 * it cannot overflow however many digits are given. */
-		for (e = ++i; e < rest.len && rest.s[e] >= '0' && rest.s[e] <= '9'; e++)
+		for (e = ++i; e < rest.len; e++) {
+			uint32_t d = (uint32_t)(unsigned char)rest.s[e] - '0';
+			if (d > 9)
+				break;
 			if (port <= 65535)
-				port = port * 10 + (uint32_t)(rest.s[e] - '0');
+				port = port * 10 + d;
+		}
 		if (e == i || port == 0 || port > 65535)
 			goto malformed;
 		u.port = (uint16_t)port;
 		i = e;
+	}
+	if (i == rest.len) {
+		u.params = tstr_sub(rest, i, 0);
+		*out = u;
+		return 0;
 	}
 
 	/* uri-parameters */
@@ -453,6 +507,77 @@ bool sip_uri_equal(tstr a, tstr b)
 /* ------------------------------------------------------------------ */
 /* Address-of-record. */
 
+static inline uint64_t load8(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline void store8(char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* Does s hold a '%'? Eight bytes at a time (a zero byte of x ^ "%%%%...").*/
+static bool has_percent(tstr s)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint32_t i = 0;
+
+	for (; i + 8 <= s.len; i += 8) {
+		uint64_t x = load8(s.s + i) ^ (ones * '%');
+		if ((x - ones) & ~x & highs)
+			return true;
+	}
+	for (; i < s.len; i++)
+		if (s.s[i] == '%')
+			return true;
+	return false;
+}
+
+/* memcpy() for the short strings of an AOR: 8-byte words, the last one
+ * overlapping; no call. */
+static void copy_words(char *d, const char *s, uint32_t n)
+{
+	if (n < 8) {
+		for (uint32_t i = 0; i < n; i++)
+			d[i] = s[i];
+		return;
+	}
+	for (uint32_t i = 0; i + 8 < n; i += 8)
+		store8(d + i, load8(s + i));
+	store8(d + n - 8, load8(s + n - 8));
+}
+
+/* Eight bytes with 'A'..'Z' lower-cased: for each ASCII byte, bit 7 of
+ * b + (0x80 - 'A') is set when b >= 'A', and of b + (0x80 - 'Z' - 1) when
+ * b > 'Z'. Bytes >= 0x80 are left alone (x has their bit 7 set). */
+static inline uint64_t lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t ascii = x & ~highs;
+	uint64_t ge_a = ascii + ones * (0x80 - 'A');
+	uint64_t gt_z = ascii + ones * (0x80 - 'Z' - 1);
+	uint64_t upper = ge_a & ~gt_z & ~x & highs;
+
+	return x | (upper >> 2);
+}
+
+/* n bytes of s to d with ASCII letters in lower case (ascii_lower()). */
+static void copy_lower(char *d, const char *s, uint32_t n)
+{
+	if (n < 8) {
+		for (uint32_t i = 0; i < n; i++)
+			d[i] = ascii_lower(s[i]);
+		return;
+	}
+	for (uint32_t i = 0; i + 8 < n; i += 8)
+		store8(d + i, lower8(load8(s + i)));
+	store8(d + n - 8, lower8(load8(s + n - 8)));
+}
+
 struct canon_out {
 	char *p;
 	uint32_t len, cap;
@@ -483,6 +608,24 @@ int sip_aor_canon(const struct sip_uri *u, char *out, uint32_t cap)
 		return TDM_EMALFORMED;
 	if (u->user.len == 0 || u->host.len == 0)
 		return TDM_EMALFORMED;
+
+	/* The usual AOR: no escape in the user part, a host name or IPv4
+	 * address. Word copies, the host lower-cased in passing; the loops
+	 * below give the same bytes. */
+	uint32_t slen = u->scheme == SIP_URI_SIP ? 4 : 5;
+	uint64_t total = (uint64_t)slen + u->user.len + 1 + u->host.len;
+	if (u->host.s[0] != '[' && total < cap && !has_percent(u->user)) {
+		char *p = out;
+
+		memcpy(p, u->scheme == SIP_URI_SIP ? "sip:@" : "sips:", 5);
+		p += slen;
+		copy_words(p, u->user.s, u->user.len);
+		p += u->user.len;
+		*p++ = '@';
+		copy_lower(p, u->host.s, u->host.len);
+		p[u->host.len] = '\0';
+		return (int)total;
+	}
 
 	for (const char *s = scheme; *s; s++)
 		put(&o, *s);

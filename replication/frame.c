@@ -284,8 +284,11 @@ void fwr_u32(struct fwr *w, uint32_t v)
 
 void fwr_u64(struct fwr *w, uint64_t v)
 {
-	fwr_u32(w, (uint32_t)(v >> 32));
-	fwr_u32(w, (uint32_t)v);
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	fwr_bytes(w, b, sizeof(b));
 }
 
 void fwr_str(struct fwr *w, tstr s)

@@ -22,6 +22,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "err.h"
+#include "frame.h"
 #include "login.h"
 
 const char *login_refusal_text(unsigned code, char *buf, size_t cap)
@@ -118,7 +119,7 @@ bool login_proof_check(const struct login_key *k, enum login_side side,
 enum login_refusal login_check_hello(uint16_t version, tstr standby_name,
 				     tstr master_name)
 {
-	if (version != 1)
+	if (version != LINK_PROTO_VERSION)
 		return LOGIN_REFUSE_VERSION;
 	if (tstr_caseeq(standby_name, master_name))
 		return LOGIN_REFUSE_NAME;

@@ -32,6 +32,13 @@ def free_udp_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def free_tcp_port(host="127.0.0.1"):
+    """A TCP port that is free right now on host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def free_loopback_ip():
     """A 127.x.y.z address on which port 5060 is free (for peers that must
     receive answers on the default SIP port, RFC 3261 §18.2.2)."""
@@ -95,6 +102,8 @@ class Node:
                 f.write("\n")
 
     def start(self, timeout=10.0):
+        if getattr(self, "log", None) is not None and not self.log.closed:
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([TANDEMD, "--config", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT)

@@ -514,7 +514,7 @@ static void server_stop(struct server *srv)
 struct client {
 	int fd;
 	char *buf;
-	size_t len, cap;
+	size_t off, len, cap;   /* buf[off..len) is read and not yet taken */
 };
 
 static int unix_connect(const char *path)
@@ -571,6 +571,11 @@ static ssize_t client_fill(struct client *c, int timeout_ms)
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 	ssize_t n;
 
+	if (c->off) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off + 1);
+		c->len -= c->off;
+		c->off = 0;
+	}
 	if (c->cap - c->len < 65536) {
 		c->cap = c->cap ? 2 * c->cap : 131072;
 		c->buf = realloc(c->buf, c->cap + 1);
@@ -587,36 +592,43 @@ static ssize_t client_fill(struct client *c, int timeout_ms)
 	return n;
 }
 
-/* The next answer without its empty line; the caller frees it. */
+/*
+ * The next answer without its empty line; the caller frees it. Taking an
+ * answer costs its own length, not the length of what was read after it.
+ */
 static char *client_answer(struct client *c)
 {
 	uint64_t deadline = clock_mono_ms() + 20000;
-	size_t scanned = 0;
+	size_t scanned = 0;    /* bytes after off already searched */
 
 	for (;;) {
+		char *p = c->buf + c->off;
+		size_t avail = c->len - c->off;
 		size_t alen = 0, used = 0;
 		char *a;
 
-		if (c->len && c->buf[0] == '\n') {
+		if (avail && p[0] == '\n') {
 			used = 1;
-		} else if (c->len) {
+		} else if (avail) {
 			size_t from = scanned ? scanned - 1 : 0;
-			char *e = memmem(c->buf + from, c->len - from, "\n\n", 2);
+			char *e = memmem(p + from, avail - from, "\n\n", 2);
 			if (e) {
-				alen = (size_t)(e - c->buf) + 1;
+				alen = (size_t)(e - p) + 1;
 				used = alen + 1;
 			}
-			scanned = c->len;
+			scanned = avail;
 		}
 		if (used) {
-			a = strndup(c->buf, alen);
-			memmove(c->buf, c->buf + used, c->len - used + 1);
-			c->len -= used;
+			a = strndup(p, alen);
+			cr_assert_not_null(a);
+			c->off += used;
+			if (c->off == c->len)
+				c->off = c->len = 0;
 			return a;
 		}
 		cr_assert_lt(clock_mono_ms(), deadline, "no complete answer in time");
 		cr_assert_gt(client_fill(c, 20000), 0, "connection closed mid-answer: '%s'",
-			     c->buf ? c->buf : "");
+			     c->buf ? c->buf + c->off : "");
 	}
 }
 
@@ -715,16 +727,17 @@ Test(stats_sock, refuses_a_longer_line_and_closes_the_client)
 {
 	struct server srv;
 	struct client c;
-	char line[4097 + 2];
+	char buf[16 + 4097 + 16];
 
 	server_start(&srv, "tandem.sock");
 	client_open(&c, srv.path);
-	memset(line, 'a', 4097);
-	line[4097] = '\n';
-	line[4098] = '\0';
-	client_sends(&c, "echo first\n");
-	client_sends(&c, line);
-	client_sends(&c, "echo never\n");
+	strcpy(buf, "echo first\n");
+	memset(buf + 11, 'a', 4097);
+	strcpy(buf + 11 + 4097, "\necho never\n");
+	/* One write: the server may close as soon as it has seen the long
+	 * line, and "echo never" must be there already to prove it is not run
+	 * (not refused by a broken pipe on our side). */
+	client_sends(&c, buf);
 	assert_next_answer(&c, "words:\n  - first\n");
 	assert_next_answer(&c, "error: line too long (at most 4096 bytes)\n");
 	assert_closed(&c);
@@ -912,12 +925,51 @@ Test(stats_sock, a_client_that_does_not_read_a_huge_answer_does_not_block_others
 	server_stop(&srv);
 }
 
+/*
+ * Send data[*sent..len), as much as the socket takes without blocking. Until
+ * need bytes in all are sent, wait up to wait_ms for room, again and again;
+ * returns false when a wait ran out (the peer stopped reading).
+ */
+static bool send_upto(int fd, const char *data, size_t len, size_t *sent, size_t need,
+		      int wait_ms)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		while (*sent < len) {
+			ssize_t n = send(fd, data + *sent, len - *sent,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				cr_assert(errno == EAGAIN || errno == EWOULDBLOCK,
+					  "send: %s", strerror(errno));
+				break;
+			}
+			*sent += (size_t)n;
+		}
+		if (*sent >= need)
+			return true;
+		if (poll(&p, 1, wait_ms) != 1)
+			return false;
+	}
+}
+
+/*
+ * 600 pairs of commands in one write: the server reads them all at once and
+ * runs them as the client takes the answers (12 MB in all, never more than
+ * about 1 MiB waiting in the server). Now and then the server's output
+ * drains completely while commands it has received still wait to run (when
+ * the client reads as fast as the server writes); they must run then,
+ * although no more input will come. Several rounds give that moment more
+ * chances to occur. Another client is served meanwhile.
+ */
 Test(stats_sock, a_pipelining_client_is_throttled_and_gets_every_answer_in_order)
 {
+	enum { N = 600, ROUNDS = 4 };
 	struct server srv;
 	struct client c, other;
 	struct dbuf cmds;
-	enum { N = 600 };
 
 	server_start(&srv, "tandem.sock");
 	client_open(&c, srv.path);
@@ -925,22 +977,120 @@ Test(stats_sock, a_pipelining_client_is_throttled_and_gets_every_answer_in_order
 	dbuf_init(&cmds);
 	for (int i = 0; i < N; i++)
 		dbuf_printf(&cmds, "big 20000\necho %d\n", i);
-	/* 12 MB of answers pending while nothing is read. */
-	client_send(&c, cmds.data, cmds.len);
-	client_sends(&other, "echo alive\n");
-	assert_next_answer(&other, "words:\n  - alive\n");
-	for (int i = 0; i < N; i++) {
-		char want[48];
-		char *a = client_answer(&c);
+	cr_assert_not(cmds.oom);
+	for (int r = 0; r < ROUNDS; r++) {
+		/* 12 MB of answers pending while nothing is read. */
+		client_send(&c, cmds.data, cmds.len);
+		client_sends(&other, "echo alive\n");
+		assert_next_answer(&other, "words:\n  - alive\n");
+		for (int i = 0; i < N; i++) {
+			char want[48];
+			char *a = client_answer(&c);
 
-		cr_assert_eq(strlen(a), 20000);
-		free(a);
-		snprintf(want, sizeof(want), "words:\n  - %d\n", i);
-		assert_next_answer(&c, want);
+			cr_assert_eq(strlen(a), 20000, "round %d, answer %d: %zu bytes", r, i,
+				     strlen(a));
+			free(a);
+			snprintf(want, sizeof(want), "words:\n  - %d\n", i);
+			assert_next_answer(&c, want);
+		}
+		cr_assert_eq(client_fill(&c, 0), -1, "nothing more than the answers");
 	}
 	dbuf_free(&cmds);
 	client_close(&c);
 	client_close(&other);
+	server_stop(&srv);
+}
+
+/*
+ * The client pipelines commands whose answers (2000 bytes each) it does not
+ * read. Once about 1 MiB of answers waits, the server stops reading it:
+ * with a small socket buffer the client can then send nothing more, long
+ * before it has sent everything (were the server to read on, the 8000 pairs
+ * would be 16 MB of answers in its memory). Then the client reads, sending
+ * the rest of its commands as the server takes them: the server resumes
+ * reading, and every answer arrives, in order.
+ * Nothing here depends on speed: the pause ends the first phase, and a slow
+ * server only makes that phase end earlier.
+ */
+Test(stats_sock, a_client_with_over_a_mib_of_unread_answers_is_not_read_until_it_reads)
+{
+	enum { PAIRS = 8000 };
+	struct server srv;
+	struct client c;
+	struct dbuf cmds;
+	size_t *ends = calloc(PAIRS, sizeof(*ends));
+	size_t sent = 0;
+	int sndbuf = 4096;
+
+	cr_assert_not_null(ends);
+	server_start(&srv, "tandem.sock");
+	client_open(&c, srv.path);
+	cr_assert_eq(setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	dbuf_init(&cmds);
+	for (int i = 0; i < PAIRS; i++) {
+		dbuf_printf(&cmds, "big 2000\necho %d\n", i);
+		ends[i] = cmds.len;
+	}
+	cr_assert_not(cmds.oom);
+
+	/* Send without reading until the server takes nothing for a second. */
+	cr_assert_not(send_upto(c.fd, cmds.data, cmds.len, &sent, cmds.len, 1000),
+		      "the server read all %zu bytes of commands of a client that "
+		      "reads none of its answers", cmds.len);
+
+	for (int i = 0; i < PAIRS; i++) {
+		char want[48];
+		char *a;
+
+		cr_assert(send_upto(c.fd, cmds.data, cmds.len, &sent, ends[i], 20000),
+			  "the server stopped reading commands (pair %d, %zu of %zu bytes sent)",
+			  i, sent, cmds.len);
+		a = client_answer(&c);
+		cr_assert_eq(strlen(a), 2000, "answer %d: %zu bytes", i, strlen(a));
+		free(a);
+		snprintf(want, sizeof(want), "words:\n  - %d\n", i);
+		assert_next_answer(&c, want);
+	}
+	cr_assert_eq(client_fill(&c, 0), -1, "nothing more than the answers");
+	dbuf_free(&cmds);
+	free(ends);
+	client_close(&c);
+	server_stop(&srv);
+}
+
+/*
+ * All commands arrive, then end of input, while most of them still wait for
+ * room in the output: each one is still answered, in order, and only then
+ * is the connection closed.
+ */
+Test(stats_sock, answers_every_pipelined_command_before_closing_at_end_of_input)
+{
+	enum { PAIRS = 400 };
+	struct server srv;
+	struct client c;
+	struct dbuf cmds;
+
+	server_start(&srv, "tandem.sock");
+	client_open(&c, srv.path);
+	dbuf_init(&cmds);
+	for (int i = 0; i < PAIRS; i++)
+		dbuf_printf(&cmds, "big 20000\necho %d\n", i);
+	/* 8 MB of answers for 8 KB of commands. */
+	client_send(&c, cmds.data, cmds.len);
+	cr_assert_eq(shutdown(c.fd, SHUT_WR), 0);
+	for (int i = 0; i < PAIRS; i++) {
+		char want[48];
+		char *a = client_answer(&c);
+
+		cr_assert_eq(strlen(a), 20000, "answer %d: %zu bytes", i, strlen(a));
+		free(a);
+		snprintf(want, sizeof(want), "words:\n  - %d\n", i);
+		assert_next_answer(&c, want);
+	}
+	assert_closed(&c);
+	cr_assert_eq(c.len, 0, "nothing more than the answers");
+	dbuf_free(&cmds);
+	client_close(&c);
 	server_stop(&srv);
 }
 

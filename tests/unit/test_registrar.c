@@ -720,6 +720,30 @@ Test(registrar, malformed_request_with_via_is_400_without_via_dropped)
 	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_rx_keepalives), 1);
 }
 
+Test(registrar, standby_role_diverts_every_request_to_the_master)
+{
+	settings->divert = true;
+	strcpy(settings->master_hostport, "192.0.2.1:5060");
+	const char *r = REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	cr_assert_eq(code_of(r), 302);
+	cr_assert(strstr(r, "Contact: <sip:alice@192.0.2.1:5060>\r\n") == NULL, "%s", r);
+	cr_assert(strstr(r, "Contact: <sip:192.0.2.1:5060>\r\n"), "a REGISTER goes to the master: %s", r);
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 0, "a diverting standby stores nothing");
+	r = INVITE("bob", "");
+	cr_assert_eq(code_of(r), 302);
+	cr_assert(strstr(r, "Contact: <sip:bob@192.0.2.1:5060>\r\n"), "%s", r);
+	cr_assert_null(send_msg("ACK sip:bob@example.com SIP/2.0\n"
+				"Via: SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK-i\n"
+				"To: <sip:bob@example.com>;tag=x\nFrom: <sip:c@example.com>;tag=99\n"
+				"Call-ID: inv-1\nCSeq: 1 ACK\n\n"), "ACK is still absorbed");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_req_diverted), 2);
+
+	settings->divert_mode = DP_DIVERT_REJECT;
+	r = REGISTER("alice", "c1@host", 2, "Contact: <sip:a@192.0.2.10>\n");
+	cr_assert_eq(code_of(r), 503);
+	cr_assert(strstr(r, "Retry-After: 30\r\n"), "%s", r);
+}
+
 Test(registrar, counters_track_table_sizes)
 {
 	REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>, <sip:b@192.0.2.10>\n");

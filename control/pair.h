@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pair, as the control thread runs it: the TLS link to the peer
+ * (replication/link.h), the role machine (role.h) fed by the link's events,
+ * the epoch kept in data_dir, and what the stats socket shows of them
+ * (`show role`, `show peers`, the `_STANDBY_` / `_ACTIVE_` registrations,
+ * metrics).
+ *
+ * A master without [pair] listen is a single node: no link, always active.
+ * The pair tells the node about role changes through on_role; the node
+ * republishes the registrar's settings (divert or serve, expiry cap).
+ *
+ * Control thread only.
+ */
+#ifndef TANDEM_PAIR_H
+#define TANDEM_PAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "config.h"
+#include "loop.h"
+#include "out.h"
+
+struct pair;
+
+struct pair_role {
+	bool serving;              /* false: divert every request to the master */
+	bool standby_active;       /* a standby that took over: cap expiry */
+	uint64_t epoch;
+	const char *master_sip;    /* "192.0.2.10:5060": where to divert to */
+};
+
+struct pair_params {
+	const struct config *cfg;
+	struct loop *loop;
+	struct cli *cli;           /* show role / show peers are registered here */
+	/* The general settings this node announces at login ("key=value"
+	 * lines), compared with the peer's. */
+	const char *info;
+	void (*on_role)(void *arg, const struct pair_role *role);
+	void *arg;
+};
+
+/*
+ * Create the pair: load the epoch from data_dir, start the role machine
+ * and, when the node is in a pair, the link (which loads or generates the
+ * TLS identity). Calls on_role once with the initial role before
+ * returning. Returns 0 or a negative error after logging the cause.
+ */
+int pair_create(const struct pair_params *p, struct pair **out);
+
+/* NULL is a no-op. Not from a link callback. */
+void pair_destroy(struct pair *p);
+
+/* The `_STANDBY_` (on the master) or `_ACTIVE_` (on a standby) entry of
+ * `show registrations`, when the peer is logged in. */
+void pair_show_registrations(struct pair *p, struct out *o);
+/* How many such entries pair_show_registrations writes (0 or 1). */
+unsigned pair_registrations_count(struct pair *p);
+
+/* Prometheus families of the pair (role, epoch, link state, link
+ * counters). */
+void pair_metrics(struct pair *p, struct out *o);
+
+#endif

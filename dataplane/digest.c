@@ -123,6 +123,7 @@ static bool from_hex(tstr in, uint8_t *out, unsigned n)
 	return bad == 0;
 }
 
+/* Compare without leaking where the first difference is. */
 static bool equal_ct(const uint8_t *a, const uint8_t *b, unsigned n)
 {
 	uint8_t d = 0;

@@ -2,12 +2,22 @@
 /*
  * SIP message parser (RFC 3261 §7, §20, §25; RFC 4475 for the hard cases).
  *
- * sip_parse() walks the datagram once: memchr() finds line ends, a switch on
- * the name length finds the header id, and only the fields every request
- * needs are decoded. Everything else (Contact, Authorization, option tags,
- * parameters) is decoded on demand by the helpers below. Every tstr points
- * into the caller's buffer; every read is checked against its bounds, so a
- * datagram that is not NUL-terminated, or that holds NUL bytes, is safe.
+ * sip_parse() walks the datagram once: an SSE2 compare (memchr() elsewhere)
+ * finds line ends, the usual spelling of a header name is recognised
+ * without scanning it (any other by a switch on its length), and only the
+ * fields every request needs are decoded. Everything else (Contact,
+ * Authorization, option tags, parameters) is decoded on demand by the
+ * helpers below. Every tstr points into the caller's buffer; every read is
+ * checked against its bounds, so a datagram that is not NUL-terminated, or
+ * that holds NUL bytes, is safe.
+ *
+ * Fast paths: the usual shapes of the top Via ("SIP/2.0/UDP host:port;
+ * params", no LWS, no quotes) and of a name-addr ('"name" <uri>;params')
+ * are decoded in one pass; anything else falls back to the general
+ * grammar, which gives the same result for whatever a fast path accepts
+ * (a differential fuzz of both against the general code is how that was
+ * checked). The Request-URI is decoded with sip_uri_parse() once, here,
+ * for the handlers to reuse.
  *
  * Errors: the first problem found is kept in m->error (a static string fit
  * for a 400 reason phrase) and parsing goes on where the framing still makes

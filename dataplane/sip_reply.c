@@ -134,14 +134,17 @@ static uint64_t siphash13(const uint8_t key[16], const uint8_t *a, size_t alen,
 void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 		      char out[SIP_TO_TAG_LEN])
 {
+	static const uint8_t none[1];
 	uint32_t n, t;
 	uint64_t h;
 
 	/* Call-ID and From tag identify the request's dialog-to-be; past
-	 * 512 bytes each they add nothing a tag needs. */
+	 * 512 bytes each they add nothing a tag needs. (A 400 may have
+	 * neither.) */
 	n = m->call_id.len < 512 ? m->call_id.len : 512;
 	t = m->from.tag.len < 512 ? m->from.tag.len : 512;
-	h = siphash13(key, (const uint8_t *)m->call_id.s, n, (const uint8_t *)m->from.tag.s, t);
+	h = siphash13(key, n ? (const uint8_t *)m->call_id.s : none, n,
+		      t ? (const uint8_t *)m->from.tag.s : none, t);
 
 	/* 16 lower-case hex digits, 32 bits at a time: spread each nibble
 	 * into a byte, then add '0', or 'a' - 10 for 10..15. */

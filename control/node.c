@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "netstack.h"
 #include "node.h"
+#include "objects.h"
 #include "pair.h"
 #include "rcu.h"
 #include "stats_sock.h"
@@ -54,6 +55,13 @@ struct node {
 	struct dp_worker *ctl;        /* the control thread's context and counters */
 	struct loop_timer sweep_timer;
 	struct pair *pair;
+	struct objects *objects;
+	const struct dp_counters **ctr_blocks;
+	/* What the registrar's settings are republished from. */
+	struct pair_role role;
+	bool role_known;
+	char master_sip[DP_HOST_MAX];
+	struct objects_licenses lic;
 	int sigfd;
 	bool rcu_registered;
 	int64_t started_s;
@@ -386,36 +394,108 @@ static void free_settings(struct rcu_head *head)
 }
 
 /*
- * The role changed (or where to divert to): publish a new version of the
- * registrar's settings. Readers see the old or the new one; the old one is
+ * Publish a new version of the registrar's settings from the role and the
+ * licenses in force. Readers see the old or the new one; the old one is
  * freed after a grace period.
  */
-static void on_role(void *arg, const struct pair_role *r)
+static void publish_settings(struct node *n)
 {
-	struct node *n = arg;
 	const struct config *cfg = &n->cfg;
 	struct dp_settings *old = rcu_dereference(n->shared.settings);
 	struct dp_settings *s = malloc(sizeof(*s));
 
 	if (!s) {
-		log_err("pair", "out of memory: the role change is not applied");
+		log_err("node", "out of memory: a role or license change is not applied");
 		return;
 	}
 	*s = *old;
-	s->divert = !r->serving;
-	s->divert_mode = cfg->pair.divert == DIVERT_REJECT ? DP_DIVERT_REJECT
-							  : DP_DIVERT_REDIRECT;
-	snprintf(s->master_hostport, sizeof(s->master_hostport), "%s",
-		 r->master_sip ? r->master_sip : "");
-	s->epoch = r->epoch;
-	/* A standby that took over grants short registrations, so phones come
-	 * back to the master soon after it returns. */
-	s->max_expires = cfg->sip.max_expires;
-	if (r->standby_active && cfg->pair.active_max_expires < s->max_expires)
-		s->max_expires = cfg->pair.active_max_expires;
+	if (n->role_known) {
+		const struct pair_role *r = &n->role;
+
+		s->divert = !r->serving;
+		s->divert_mode = cfg->pair.divert == DIVERT_REJECT ? DP_DIVERT_REJECT
+								  : DP_DIVERT_REDIRECT;
+		snprintf(s->master_hostport, sizeof(s->master_hostport), "%s", n->master_sip);
+		s->epoch = r->epoch;
+		/* A standby that took over grants short registrations, so
+		 * phones come back to the master soon after it returns. */
+		s->max_expires = cfg->sip.max_expires;
+		if (r->standby_active && cfg->pair.active_max_expires < s->max_expires)
+			s->max_expires = cfg->pair.active_max_expires;
+	}
+	s->limit_aors = n->lic.ports_set;
+	s->max_aors = n->lic.ports;
 
 	old = tdm_rcu_xchg_pointer(&n->shared.settings, s);
 	call_rcu(&old->rcu, free_settings);
+}
+
+/* The role changed (or where to divert to). */
+static void on_role(void *arg, const struct pair_role *r)
+{
+	struct node *n = arg;
+
+	n->role = *r;
+	snprintf(n->master_sip, sizeof(n->master_sip), "%s", r->master_sip ? r->master_sip : "");
+	n->role.master_sip = n->master_sip;
+	n->role_known = true;
+	publish_settings(n);
+}
+
+static void on_licenses(void *arg, const struct objects_licenses *l)
+{
+	struct node *n = arg;
+
+	n->lic = *l;
+	publish_settings(n);
+}
+
+static uint64_t aors_in_use(void *arg)
+{
+	struct node *n = arg;
+
+	return dp_aors_registered(&n->shared);
+}
+
+/* The objects replication rides on the pair's link. */
+static int sync_send(void *arg, uint8_t type, const void *payload, uint32_t len)
+{
+	return pair_send(((struct node *)arg)->pair, type, payload, len);
+}
+
+static size_t sync_queued(void *arg)
+{
+	return pair_queued(((struct node *)arg)->pair);
+}
+
+static void sync_drop(void *arg, bool malformed, const char *text)
+{
+	pair_drop(((struct node *)arg)->pair, malformed, text);
+}
+
+static void app_up(void *arg, const uint8_t *info, uint32_t len)
+{
+	objects_peer_up(((struct node *)arg)->objects, info, len);
+}
+
+static void app_down(void *arg)
+{
+	objects_peer_down(((struct node *)arg)->objects);
+}
+
+static void app_frame(void *arg, uint8_t type, const uint8_t *payload, uint32_t len)
+{
+	objects_on_frame(((struct node *)arg)->objects, type, payload, len);
+}
+
+static void app_writable(void *arg)
+{
+	objects_writable(((struct node *)arg)->objects);
+}
+
+static void app_show(void *arg, struct out *o)
+{
+	objects_show_replication(((struct node *)arg)->objects, o);
 }
 
 /*
@@ -434,12 +514,8 @@ static void build_info(const struct config *cfg, char *buf, size_t cap)
 		wbuf_printf(&w, "sip_port=%u\n", addr_port(l));
 	else
 		wbuf_printf(&w, "sip=%s\n", addr_format(l, a, sizeof(a)));
-	wbuf_printf(&w, "domain=%s\nauth=%s\ndefault_expires=%u\nmin_expires=%u\n"
-		    "max_expires=%u\nmax_contacts=%u\nnonce_lifetime=%u\n",
-		    cfg->sip.domain, auth_mode_name(cfg->sip.auth), cfg->sip.default_expires,
-		    cfg->sip.min_expires, cfg->sip.max_expires, cfg->sip.max_contacts,
-		    cfg->sip.nonce_lifetime);
 	*w.p = '\0';
+	objects_settings_text(cfg, w.p, cap - (size_t)(w.p - buf));
 }
 
 /* ---------------------------------------------------------------- */
@@ -573,6 +649,7 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 	out_prom_end(o, &m_info);
 
 	pair_metrics(n->pair, o);
+	objects_metrics(n->objects, o);
 
 	if (n->io && io_netstack(n->io, 0)) {
 		/* "net_" keeps them apart from the SIP counters (rx_bytes). */
@@ -725,7 +802,6 @@ int node_create(const struct config *cfg, struct node **out)
 {
 	struct node *n;
 	struct dp_settings *settings = NULL;
-	struct users *users = NULL;
 	char err[256];
 	int rc;
 
@@ -760,13 +836,30 @@ int node_create(const struct config *cfg, struct node **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = load_users(cfg, settings->realm, &users);
-	if (rc < 0)
-		goto fail;
+	char realm[sizeof(settings->realm)];
+	snprintf(realm, sizeof(realm), "%s", settings->realm);
 	tdm_rcu_assign_pointer(n->shared.settings, settings);
 	settings = NULL;
-	tdm_rcu_assign_pointer(n->shared.users, users);
-	users = NULL;
+
+	n->loop = loop_create();
+	n->cli = cli_create();
+	if (!n->loop || !n->cli) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	struct objects_params op = {
+		.cfg = &n->cfg,
+		.loop = n->loop,
+		.cli = n->cli,
+		.users = &n->shared.users,
+		.realm = realm,
+		.on_licenses = on_licenses,
+		.aors_in_use = aors_in_use,
+		.arg = n,
+	};
+	rc = objects_create(&op, &n->objects);
+	if (rc < 0)
+		goto fail;
 
 	n->shared.bindings = bind_table_create(&(struct bind_table_params){ 0 });
 	if (!n->shared.bindings) {
@@ -799,12 +892,6 @@ int node_create(const struct config *cfg, struct node **out)
 	}
 	dp_worker_init(n->ctl, cfg->io.workers, &n->shared, n->pools[n->npools - 1]);
 
-	n->loop = loop_create();
-	n->cli = cli_create();
-	if (!n->loop || !n->cli) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	rc = cli_register(n->cli, node_cmds, sizeof(node_cmds) / sizeof(node_cmds[0]), n);
 	if (rc < 0)
 		goto fail;
@@ -818,10 +905,17 @@ int node_create(const struct config *cfg, struct node **out)
 		.info = info,
 		.on_role = on_role,
 		.arg = n,
+		.app = { app_up, app_down, app_frame, app_writable, app_show, n },
 	};
 	rc = pair_create(&pp, &n->pair);
 	if (rc < 0)
 		goto fail;
+	if (pair_has_link(n->pair)) {
+		struct objsync_io sio = { sync_send, sync_queued, sync_drop, n };
+		rc = objects_attach(n->objects, &sio);
+		if (rc < 0)
+			goto fail;
+	}
 
 	struct io_params iop = {
 		.backend = cfg->io.mode == IO_DPDK ? IO_BACKEND_DPDK : IO_BACKEND_SOCKET,
@@ -839,6 +933,18 @@ int node_create(const struct config *cfg, struct node **out)
 		log_err("node", "%s%s", cfg->io.mode == IO_DPDK ? "" : "[sip] listen ", err);
 		goto fail;
 	}
+	/* Every counter block, for the registered AORs the licenses count. */
+	n->ctr_blocks = calloc(io_nworkers(n->io) + 1, sizeof(n->ctr_blocks[0]));
+	if (!n->ctr_blocks) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	n->ctr_blocks[0] = &n->ctl->ctr;
+	for (unsigned i = 0; i < io_nworkers(n->io); i++)
+		n->ctr_blocks[i + 1] = &io_worker(n->io, i)->ctr;
+	n->shared.ctr_blocks = n->ctr_blocks;
+	n->shared.nctr_blocks = io_nworkers(n->io) + 1;
+
 	char desc[512];
 	io_describe(n->io, desc, sizeof(desc));
 	if (desc[0])
@@ -870,7 +976,6 @@ int node_create(const struct config *cfg, struct node **out)
 	return 0;
 fail:
 	free(settings);
-	users_destroy(users);
 	node_destroy(n);
 	return rc < 0 ? rc : TDM_ECONFIG;
 }
@@ -914,6 +1019,7 @@ void node_destroy(struct node *n)
 	n->io = NULL;
 	stats_sock_close(n->stats);
 	pair_destroy(n->pair);
+	objects_destroy(n->objects);
 	if (n->sigfd >= 0)
 		close(n->sigfd);
 	cli_destroy(n->cli);
@@ -937,6 +1043,7 @@ void node_destroy(struct node *n)
 		rec_pool_destroy(n->pools[i]);
 	free(n->pools);
 	free(n->ctl);
+	free(n->ctr_blocks);
 	if (n->rcu_registered)
 		tdm_rcu_unregister_thread();
 	free(n);

@@ -35,6 +35,7 @@ struct pair {
 	char epoch_path[PATH_MAX + 8];
 	void (*on_role)(void *arg, const struct pair_role *role);
 	void *arg;
+	struct pair_app app;
 
 	/* The logged-in peer. */
 	bool peer_up;
@@ -273,6 +274,8 @@ static void on_link_event(void *arg, const struct link_event *ev)
 		}
 		re.type = ROLE_EV_LOGGED_IN;
 		re.peer_epoch = ev->peer_epoch;
+		if (p->app.up)
+			p->app.up(p->app.arg, ev->peer_info, ev->peer_info_len);
 		break;
 	case LINK_EV_REFUSED:
 		re.type = ROLE_EV_LOGIN_REFUSED;
@@ -281,6 +284,8 @@ static void on_link_event(void *arg, const struct link_event *ev)
 		break;
 	case LINK_EV_LOST:
 		p->peer_up = false;
+		if (p->app.down)
+			p->app.down(p->app.arg);
 		re.type = ROLE_EV_LINK_LOST;
 		re.reason = ev->reason;
 		re.text = ev->text;
@@ -318,10 +323,20 @@ static void on_frame(void *arg, uint8_t type, const uint8_t *payload, uint32_t l
 {
 	struct pair *p = arg;
 
-	/* Object replication (issue 4) is not in this version: a peer that
-	 * sends its frames is newer; say so once per session and go on. */
+	if (p->app.frame) {
+		p->app.frame(p->app.arg, type, payload, len);
+		return;
+	}
 	log_debug("pair", "ignoring application frame 0x%02x (%u bytes) from %s", type, len,
 		  p->peer_name);
+}
+
+static void on_writable(void *arg)
+{
+	struct pair *p = arg;
+
+	if (p->app.writable)
+		p->app.writable(p->app.arg);
 }
 
 /* ---------------------------------------------------------------- */
@@ -393,6 +408,8 @@ static void show_peers(void *ctx, int argc, char **argv, struct out *o)
 	}
 	out_u64(o, "heartbeat_interval_ms", li.heartbeat_interval_ms);
 	out_u64(o, "loss_timeout_ms", li.loss_timeout_ms);
+	if (p->app.show)
+		p->app.show(p->app.arg, o);
 	out_obj_begin(o, "counters");
 #define SHOW_LINK_COUNTER(name, help) out_u64(o, #name, li.counters.name);
 	LINK_COUNTERS(SHOW_LINK_COUNTER)
@@ -489,6 +506,7 @@ int pair_create(const struct pair_params *pp, struct pair **out)
 	p->is_master = cfg->node.mode == NODE_MASTER;
 	p->on_role = pp->on_role;
 	p->arg = pp->arg;
+	p->app = pp->app;
 	p->rtt_us = -1;
 	snprintf(p->epoch_path, sizeof(p->epoch_path), "%s/%s", cfg->node.data_dir, EPOCH_FILE);
 
@@ -528,6 +546,7 @@ int pair_create(const struct pair_params *pp, struct pair **out)
 				.on_heartbeat = on_heartbeat,
 				.fill_heartbeat = fill_heartbeat,
 				.on_frame = on_frame,
+				.on_writable = on_writable,
 			},
 			.arg = p,
 		};
@@ -555,6 +574,27 @@ int pair_create(const struct pair_params *pp, struct pair **out)
 fail:
 	pair_destroy(p);
 	return rc < 0 ? rc : TDM_ECONFIG;
+}
+
+bool pair_has_link(const struct pair *p)
+{
+	return p->link != NULL;
+}
+
+int pair_send(struct pair *p, uint8_t type, const void *payload, uint32_t len)
+{
+	return p->link ? link_send(p->link, type, payload, len) : -ENOTCONN;
+}
+
+size_t pair_queued(struct pair *p)
+{
+	return p->link ? link_queued(p->link) : 0;
+}
+
+void pair_drop(struct pair *p, bool malformed, const char *text)
+{
+	if (p->link)
+		link_drop(p->link, malformed, text);
 }
 
 void pair_destroy(struct pair *p)

@@ -32,6 +32,18 @@ struct pair_role {
 	const char *master_sip;    /* "192.0.2.10:5060": where to divert to */
 };
 
+/* The application riding on the link (the objects replication): told when
+ * the peer logs in and goes, handed its frames (types 0x40..0x7f), and
+ * asked for its part of `show peers`. Every member may be NULL. */
+struct pair_app {
+	void (*up)(void *arg, const uint8_t *peer_info, uint32_t len);
+	void (*down)(void *arg);
+	void (*frame)(void *arg, uint8_t type, const uint8_t *payload, uint32_t len);
+	void (*writable)(void *arg);
+	void (*show)(void *arg, struct out *o);
+	void *arg;
+};
+
 struct pair_params {
 	const struct config *cfg;
 	struct loop *loop;
@@ -41,6 +53,7 @@ struct pair_params {
 	const char *info;
 	void (*on_role)(void *arg, const struct pair_role *role);
 	void *arg;
+	struct pair_app app;
 };
 
 /*
@@ -53,6 +66,15 @@ int pair_create(const struct pair_params *p, struct pair **out);
 
 /* NULL is a no-op. Not from a link callback. */
 void pair_destroy(struct pair *p);
+
+/* True when the node is in a pair (has a link). */
+bool pair_has_link(const struct pair *p);
+
+/* The link for the application (see link_send, link_queued, link_drop):
+ * -ENOTCONN / 0 / no-op without a logged-in peer. */
+int pair_send(struct pair *p, uint8_t type, const void *payload, uint32_t len);
+size_t pair_queued(struct pair *p);
+void pair_drop(struct pair *p, bool malformed, const char *text);
 
 /* The `_STANDBY_` (on the master) or `_ACTIVE_` (on a standby) entry of
  * `show registrations`, when the peer is logged in. */

@@ -70,7 +70,8 @@
 	X(bindings_expired, "Bindings removed by the expiry sweep")            \
 	X(aors_added, "Address-of-record records created")                     \
 	X(aors_removed, "Address-of-record records deleted")                  \
-	X(req_diverted, "Requests diverted to the master (standby role)")
+	X(req_diverted, "Requests diverted to the master (standby role)")        \
+	X(reg_license_refused, "REGISTERs refused: no port license left for a new AOR (403)")
 
 enum dp_ctr {
 #define DP_CTR_ENUM(name, help) DP_CTR_##name,

@@ -24,6 +24,17 @@
 #include "dp_internal.h"
 #include "err.h"
 
+uint64_t dp_aors_registered(const struct dp_shared *shared)
+{
+	uint64_t added = 0, removed = 0;
+
+	for (unsigned i = 0; i < shared->nctr_blocks; i++) {
+		added += dp_counter_get(shared->ctr_blocks[i], DP_CTR_aors_added);
+		removed += dp_counter_get(shared->ctr_blocks[i], DP_CTR_aors_removed);
+	}
+	return added > removed ? added - removed : 0;
+}
+
 void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 		    struct rec_pool *pool)
 {

@@ -70,6 +70,11 @@ struct dp_settings {
 	char master_hostport[DP_HOST_MAX]; /* "192.0.2.10:5060", "[2001:db8::1]:5060" */
 	uint64_t epoch;
 
+	/* Port licenses (docs/objects.md): with limit_aors, a REGISTER that
+	 * would create an AOR beyond max_aors registered ones is refused. */
+	bool limit_aors;
+	uint32_t max_aors;
+
 	struct rcu_head rcu;             /* the control thread frees old versions */
 };
 
@@ -80,6 +85,10 @@ struct dp_shared {
 	struct dp_settings *settings;    /* RCU pointer: rcu_dereference() */
 	struct nonce_key nonce_key;      /* set before the workers start */
 	uint8_t tag_key[16];             /* keys the stateless To tags */
+	/* Every counter block (the workers', the control thread's), for the
+	 * number of registered AORs; set before the workers start. */
+	const struct dp_counters *const *ctr_blocks;
+	unsigned nctr_blocks;
 };
 
 struct dp_datagram {
@@ -112,6 +121,11 @@ struct dp_worker {
 	struct binding_src scratch[DP_SCRATCH_BINDINGS];
 	char aor[512];
 } __attribute__((aligned(64)));
+
+/* AORs registered now: the sum over every counter block of AORs added
+ * minus removed. Any thread. Workers add AORs concurrently, so it may be
+ * behind by what the other workers are doing at this instant. */
+uint64_t dp_aors_registered(const struct dp_shared *shared);
 
 /* Set up w (zeroed counters); pool is the worker's own record pool. */
 void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,

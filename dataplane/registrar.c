@@ -421,6 +421,14 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 			return dp_reply_simple(r, 403, "Too Many Contacts");
 		}
 
+		/* A new AOR takes a port license (an AOR that is only
+		 * refreshed, queried or removed never needs one). */
+		if (!old && live && r->s->limit_aors &&
+		    dp_aors_registered(w->shared) >= r->s->max_aors) {
+			dp_count(&w->ctr, DP_CTR_reg_license_refused);
+			return dp_reply_simple(r, 403, "Port Licenses Exhausted");
+		}
+
 		if (changed) {
 			struct aor_rec *rec = NULL;
 			int rc, err = 0;

@@ -448,6 +448,10 @@ static void on_licenses(void *arg, const struct objects_licenses *l)
 
 	n->lic = *l;
 	publish_settings(n);
+	if (n->pair) {
+		char why[128];
+		pair_block_takeover(n->pair, objects_takeover_blocked(l, why, sizeof(why)));
+	}
 }
 
 static uint64_t aors_in_use(void *arg)
@@ -910,6 +914,10 @@ int node_create(const struct config *cfg, struct node **out)
 	rc = pair_create(&pp, &n->pair);
 	if (rc < 0)
 		goto fail;
+	if (n->cfg.node.mode == NODE_STANDBY) {
+		char why[128];
+		pair_block_takeover(n->pair, objects_takeover_blocked(&n->lic, why, sizeof(why)));
+	}
 	if (pair_has_link(n->pair)) {
 		struct objsync_io sio = { sync_send, sync_queued, sync_drop, n };
 		rc = objects_attach(n->objects, &sio);

@@ -1273,9 +1273,10 @@ static void cmd_licenses_set(void *ctx, int argc, char **argv, struct out *out)
 		}
 		out_u64(out, "revision", (uint64_t)rev);
 	}
-	out_str(out, "ports", o->lic.ports_set ? "" : "unlimited");
 	if (o->lic.ports_set)
 		out_u64(out, "ports", o->lic.ports);
+	else
+		out_str(out, "ports", "unlimited");
 	if (o->lic.standby_set)
 		out_u64(out, "standby", o->lic.standby);
 	else
@@ -1316,8 +1317,7 @@ static void show_objects(void *ctx, int argc, char **argv, struct out *out)
 	}
 }
 
-/* The reason a standby cannot take over for lack of licenses, or NULL. */
-static const char *takeover_blocked(const struct objects_licenses *l, char *buf, size_t cap)
+const char *objects_takeover_blocked(const struct objects_licenses *l, char *buf, size_t cap)
 {
 	if (!l->ports_set)
 		return NULL;
@@ -1334,7 +1334,7 @@ static void show_licenses(void *ctx, int argc, char **argv, struct out *out)
 	struct objects *o = ctx;
 	uint64_t used = o->p.aors_in_use ? o->p.aors_in_use(o->p.arg) : 0;
 	char why[128];
-	const char *blocked = takeover_blocked(&o->lic, why, sizeof(why));
+	const char *blocked = objects_takeover_blocked(&o->lic, why, sizeof(why));
 
 	if (o->lic.ports_set) {
 		out_u64(out, "ports", o->lic.ports);

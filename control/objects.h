@@ -84,6 +84,10 @@ void objects_writable(struct objects *o);
 void objects_show_replication(struct objects *o, struct out *out);
 void objects_metrics(struct objects *o, struct out *out);
 
+/* Why a standby with these licenses may not take over (too few standby
+ * licenses for the master's ports), written to buf; NULL when it may. */
+const char *objects_takeover_blocked(const struct objects_licenses *l, char *buf, size_t cap);
+
 /* The licenses in force now. */
 void objects_licenses(const struct objects *o, struct objects_licenses *out);
 

@@ -368,6 +368,8 @@ static void show_role(void *ctx, int argc, char **argv, struct out *o)
 	if (!p->is_master)
 		out_str(o, "divert_to", p->master_sip);
 	out_str(o, "config_error", v.config_error ? v.config_error_text : "");
+	if (!p->is_master)
+		out_str(o, "takeover_blocked", v.takeover_blocked ? v.blocked_text : "");
 	out_u64(o, "takeovers", v.takeovers);
 	out_u64(o, "failbacks", v.failbacks);
 }
@@ -574,6 +576,15 @@ int pair_create(const struct pair_params *pp, struct pair **out)
 fail:
 	pair_destroy(p);
 	return rc < 0 ? rc : TDM_ECONFIG;
+}
+
+void pair_block_takeover(struct pair *p, const char *why)
+{
+	struct role_event re = { .type = why ? ROLE_EV_BLOCK : ROLE_EV_UNBLOCK, .text = why };
+
+	if (p->is_master)
+		return;
+	step(p, &re);
 }
 
 bool pair_has_link(const struct pair *p)

@@ -67,6 +67,10 @@ int pair_create(const struct pair_params *p, struct pair **out);
 /* NULL is a no-op. Not from a link callback. */
 void pair_destroy(struct pair *p);
 
+/* A standby may not take over while why is not NULL (e.g. too few standby
+ * licenses); show role and the log say why. No-op on a master. */
+void pair_block_takeover(struct pair *p, const char *why);
+
 /* True when the node is in a pair (has a link). */
 bool pair_has_link(const struct pair *p);
 

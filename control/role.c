@@ -209,6 +209,7 @@ static void heard(struct role_state *st, uint64_t now)
 {
 	st->heard = true;
 	st->last_heard_ms = now;
+	st->block_reported = false;
 }
 
 static void set_link(struct role_state *st, enum role_link link, uint64_t now)
@@ -329,6 +330,8 @@ static void master_event(struct role_state *st, const struct role_event *ev, uin
 		emit_log(e, LOG_WARN, "link to the standby lost: %s", reason);
 		break;
 	case ROLE_EV_TIMER:
+	case ROLE_EV_BLOCK:     /* a master never takes over: nothing to block */
+	case ROLE_EV_UNBLOCK:
 		break;
 	}
 }
@@ -413,8 +416,16 @@ static void standby_expire(struct role_state *st, uint64_t now, struct emit *e)
 	bool silent = reached(now, silence_deadline(st));
 
 	if (st->role == ROLE_STANDBY) {
-		if (silent)
+		if (silent && !st->blocked) {
 			takeover(st, now, e);
+		} else if (silent && !st->block_reported) {
+			st->block_reported = true;
+			emit_log(e, LOG_ERR,
+				 "nothing heard from the master for %llums, but taking over is "
+				 "not allowed: %s; staying standby",
+				 (unsigned long long)elapsed(now, st->last_heard_ms),
+				 st->blocked_text);
+		}
 		return;
 	}
 	if (!st->hold_running)
@@ -493,6 +504,29 @@ static void standby_event(struct role_state *st, const struct role_event *ev, ui
 		break;
 	case ROLE_EV_TIMER:
 		break;
+	case ROLE_EV_BLOCK:
+		copy_reason(reason, sizeof(reason), ev->text);
+		if (st->blocked && strcmp(reason, st->blocked_text) == 0)
+			break;
+		/* Newly blocked: the deadline lies ahead (a due one was settled
+		 * before this event). Blocked already: keep what was reported. */
+		if (!st->blocked)
+			st->block_reported = false;
+		st->blocked = true;
+		memcpy(st->blocked_text, reason, sizeof(st->blocked_text));
+		emit_log(e, LOG_WARN, "taking over is not allowed: %s%s", reason,
+			 st->role == ROLE_ACTIVE ? " (already active: staying active)" : "");
+		break;
+	case ROLE_EV_UNBLOCK:
+		if (!st->blocked)
+			break;
+		st->blocked = false;
+		st->block_reported = false;
+		st->blocked_text[0] = '\0';
+		emit_log(e, LOG_INFO, "taking over is allowed again");
+		/* A master silent for long enough is taken over now. */
+		standby_expire(st, now, e);
+		break;
 	}
 }
 
@@ -545,7 +579,9 @@ uint64_t role_next_deadline(const struct role_state *st)
 		return UINT64_MAX;
 	silent = silence_deadline(st);
 	if (st->role == ROLE_STANDBY)
-		return silent;
+		/* Blocked past the deadline: nothing to do until unblocked or
+		 * the master is heard. */
+		return st->blocked && reached(st->now_ms, silent) ? UINT64_MAX : silent;
 	if (!st->hold_running)
 		return UINT64_MAX;
 	hold = hold_deadline(st);
@@ -576,6 +612,8 @@ void role_describe(const struct role_state *st, uint64_t now_ms, struct role_vie
 		.timer_left_ms = 0,
 		.takeovers = st->takeovers,
 		.failbacks = st->failbacks,
+		.takeover_blocked = st->blocked,
+		.blocked_text = st->blocked_text,
 	};
 	if (st->params.is_master)
 		return;

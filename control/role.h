@@ -86,6 +86,12 @@ enum role_link {
  * ROLE_EV_LINK_LOST      the connection closed or heartbeats stopped:
  *                        reason + text say why.
  * ROLE_EV_TIMER          the time passed; see role_next_deadline().
+ * ROLE_EV_BLOCK          standby: taking over is not allowed (text: why,
+ *                        e.g. too few standby licenses). A standby that
+ *                        reaches its failover deadline stays standby and
+ *                        says why; one already active stays active.
+ * ROLE_EV_UNBLOCK        standby: taking over is allowed again (at once,
+ *                        if the master has been silent long enough).
  */
 #define ROLE_EVENTS(X)                                                        \
 	X(ROLE_EV_LINK_UP, "link up", true)                                    \
@@ -93,7 +99,9 @@ enum role_link {
 	X(ROLE_EV_LOGIN_REFUSED, "login refused", true)                        \
 	X(ROLE_EV_HEARTBEAT, "heartbeat", true)                                \
 	X(ROLE_EV_LINK_LOST, "link lost", false)                               \
-	X(ROLE_EV_TIMER, "timer", false)
+	X(ROLE_EV_TIMER, "timer", false)                                       \
+	X(ROLE_EV_BLOCK, "takeover blocked", false)                            \
+	X(ROLE_EV_UNBLOCK, "takeover allowed", false)
 
 enum role_event_type {
 #define ROLE_ENUM(name, text, heard) name,
@@ -186,6 +194,9 @@ struct role_state {
 	char config_error_text[ROLE_REASON_MAX];
 	uint64_t takeovers;         /* since init */
 	uint64_t failbacks;         /* since init */
+	bool blocked;               /* standby: may not take over */
+	bool block_reported;        /* the deadline passed while blocked (logged) */
+	char blocked_text[ROLE_REASON_MAX];
 };
 
 /* What `show role` prints, computed at a given time. */
@@ -209,6 +220,8 @@ struct role_view {
 	uint64_t timer_left_ms;     /* 0 when due or when no timer runs */
 	uint64_t takeovers;
 	uint64_t failbacks;
+	bool takeover_blocked;
+	const char *blocked_text;   /* "" when not blocked; points into the state */
 };
 
 /*

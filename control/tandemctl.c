@@ -17,6 +17,7 @@
  * Only libc: this binary links the common code and nothing else.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -292,6 +293,108 @@ static char *join_words(char **words, int n, size_t *len)
 	return line;
 }
 
+/* Send one command and return its answer as a NUL-terminated copy (the
+ * caller frees it); *refused tells whether it was an error answer. */
+static char *query(struct conn *c, const char *line, bool *refused)
+{
+	uint64_t deadline = deadline_after(c->timeout_s);
+	size_t alen, consumed;
+	char *a;
+
+	conn_send(c, line, strlen(line), deadline);
+	conn_send(c, "\n", 1, deadline);
+	alen = conn_answer(c, deadline, &consumed);
+	a = malloc(alen + 1);
+	if (!a)
+		fail("out of memory");
+	memcpy(a, c->buf, alen);
+	a[alen] = '\0';
+	*refused = is_error_answer(a, alen);
+	conn_consume(c, consumed);
+	return a;
+}
+
+/* The value of "key: value" in a text answer (at the top level), or "". */
+static void answer_value(const char *a, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+
+	out[0] = '\0';
+	for (const char *p = a; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':' && p[klen + 1] == ' ') {
+			const char *v = p + klen + 2, *e = strchr(v, '\n');
+			size_t n = e ? (size_t)(e - v) : strlen(v);
+			if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+				v++;
+				n -= 2;
+			}
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, v, n);
+			out[n] = '\0';
+			return;
+		}
+	}
+}
+
+/*
+ * tandemctl user import FILE: the node reads the file itself (its absolute
+ * path is sent) and imports it on its job thread; this polls the import's
+ * status, shows a progress line on stderr and ends with the outcome. All
+ * or nothing: a refused file changes nothing, and the answer names the
+ * line of the first bad row.
+ */
+static int run_import(struct conn *c, const char *file)
+{
+	char path[PATH_MAX], *line, *a, state[32], v[64], total[32];
+	bool refused, tty = isatty(STDERR_FILENO);
+	int status = EXIT_ANSWERED;
+
+	if (!realpath(file, path))
+		fail("%s: %s", file, strerror(errno));
+	line = join_words((char *[]){ "user", "import", path }, 3, &(size_t){ 0 });
+	a = query(c, line, &refused);
+	free(line);
+	if (refused) {
+		fputs(a, stderr);
+		free(a);
+		return EXIT_REFUSED;
+	}
+	free(a);
+	for (;;) {
+		poll(NULL, 0, 200);
+		a = query(c, "user import status", &refused);
+		if (refused) {
+			fputs(a, stderr);
+			free(a);
+			return EXIT_REFUSED;
+		}
+		answer_value(a, "state", state, sizeof(state));
+		answer_value(a, "rows_read", v, sizeof(v));
+		answer_value(a, "rows_in_file", total, sizeof(total));
+		if (strcmp(state, "running") == 0) {
+			fprintf(stderr, "%simporting %s: %s of %s rows%s", tty ? "\r" : "", path, v,
+				total, tty ? "" : "\n");
+			fflush(stderr);
+			free(a);
+			continue;
+		}
+		if (tty)
+			fputc('\n', stderr);
+		if (strcmp(state, "done") == 0) {
+			write_out(stdout, a, strlen(a));
+		} else {
+			char err[1024];
+			answer_value(a, "error", err, sizeof(err));
+			fprintf(stderr, "error: import refused, nothing changed: %s\n",
+				err[0] ? err : state);
+			status = EXIT_REFUSED;
+		}
+		free(a);
+		return status;
+	}
+}
+
 static int run_stdin(struct conn *c)
 {
 	char *line = NULL;
@@ -387,6 +490,11 @@ int main(int argc, char **argv)
 			return EXIT_FAILED;
 		}
 		status = run_stdin(&c);
+	} else if (argc - i == 3 && strcmp(argv[i], "user") == 0 &&
+		   strcmp(argv[i + 1], "import") == 0 && strcmp(argv[i + 2], "status") != 0) {
+		/* An import may run for minutes: the timeout is per answer. */
+		conn_open(&c);
+		status = run_import(&c, argv[i + 2]);
 	} else {
 		bool printed = false;
 		size_t len;

@@ -1084,6 +1084,7 @@ int64_t store_changes_since(struct store *s, uint64_t since, uint64_t max,
 	size_t key = (size_t)(since + 1);
 	struct store_obj o;
 	int64_t n = 0;
+	int cb_err = 0;
 	int rc = read_begin(s, &txn);
 
 	if (rc < 0)
@@ -1115,16 +1116,24 @@ int64_t store_changes_since(struct store *s, uint64_t since, uint64_t max,
 			break;
 		}
 		rc = cb(rev, &o, arg);
-		if (rc)
+		if (rc > 0) {
+			rc = 0;   /* the callback has enough */
 			break;
+		}
+		if (rc < 0) {
+			cb_err = rc;
+			break;
+		}
 		n++;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	if (cb_err)
+		return cb_err;
 	if (rc == MDB_NOTFOUND || rc == 0)
 		return n;
-	return rc > 0 ? mdb_err(rc) : rc;
+	return rc == -EILSEQ ? rc : mdb_err(rc);
 }
 
 int store_read_open(struct store *s, struct store_read **out, uint64_t *revision,

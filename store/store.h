@@ -213,10 +213,12 @@ int store_snapshot_commit(struct store_txn *t, const uint8_t id[STORE_ID_LEN],
 
 /*
  * Visit the changes after revision `since`, in order, from one read
- * snapshot, at most `max` of them (0: no limit). Returns the number
- * visited, or TDM_ENOTFOUND when the journal no longer reaches back to
- * since + 1 (a full snapshot is needed), or the callback's non-zero
- * return. An obj passed to the callback is valid during the call only.
+ * snapshot, at most `max` of them (0: no limit). The callback returns 0 to
+ * go on, > 0 to stop before this change (it has enough), < 0 to stop with
+ * that error. Returns the number of changes taken, or TDM_ENOTFOUND when
+ * the journal no longer reaches back to since + 1 (a full snapshot is
+ * needed), or the callback's error. An obj passed to the callback is valid
+ * during the call only.
  */
 int64_t store_changes_since(struct store *s, uint64_t since, uint64_t max,
 			    int (*cb)(uint64_t revision, const struct store_obj *obj, void *arg),

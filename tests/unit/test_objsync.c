@@ -328,6 +328,22 @@ Test(objsync, a_new_standby_gets_a_full_snapshot_then_live_changes)
 	cr_assert_eq(S.applied, 3);
 }
 
+Test(objsync, more_changes_than_fit_one_message_arrive_in_several)
+{
+	struct objsync_info mi;
+
+	connect_both();
+	pump(0);
+	add_users("many", 0, 5000);
+	pump(0);
+	assert_same_users();
+	objsync_info(M.sync, 5000, &mi);
+	cr_assert_eq(mi.counters.changes, 5000);
+	cr_assert_gt(mi.counters.change_frames, 4, "at most 1024 changes per message");
+	cr_assert_eq(mi.lag_revisions, 0);
+	cr_assert_eq(mi.counters.apply_failures, 0);
+}
+
 Test(objsync, deletions_and_licenses_replicate)
 {
 	struct store_txn *t;

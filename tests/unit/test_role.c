@@ -1052,7 +1052,8 @@ Test(role, names_are_total)
 	cr_assert_str_eq(role_link_name(ROLE_LINK_REFUSED), "refused");
 	cr_assert_str_eq(role_link_name((enum role_link)-3), "?");
 	cr_assert_str_eq(role_event_name(ROLE_EV_LINK_LOST), "link lost");
-	cr_assert_str_eq(role_event_name((enum role_event_type)6), "?");
+	cr_assert_str_eq(role_event_name(ROLE_EV_BLOCK), "takeover blocked");
+	cr_assert_str_eq(role_event_name((enum role_event_type)8), "?");
 	cr_assert_str_eq(role_action_name(ROLE_ACT_PERSIST_EPOCH), "persist epoch");
 	cr_assert_str_eq(role_action_name((enum role_action_kind)5), "?");
 }
@@ -1078,6 +1079,77 @@ Test(role, describe_reports_timers_and_link)
 }
 
 /* ---- randomized property test -------------------------------------------- */
+
+/* ---- standby: takeover blocked (licenses) -------------------------------- */
+
+Test(role, a_blocked_standby_stays_standby_past_the_failover_timeout_and_says_why)
+{
+	struct role_state st;
+	struct role_view v;
+
+	init_standby(&st, T, H, 0, 0);
+	ev_reason(&st, ROLE_EV_BLOCK, 10, 0, "2 standby licenses for the master's 5 ports");
+	cr_assert(log_has("not allowed"));
+	ev(&st, ROLE_EV_TIMER, T);
+	cr_assert_eq(role_current(&st), ROLE_STANDBY);
+	cr_assert_eq(st.epoch, 0);
+	cr_assert_eq(count_kind(ROLE_ACT_SET_ROLE), 0);
+	cr_assert(log_has("standby licenses"), "the log says why");
+	cr_assert_eq(role_next_deadline(&st), UINT64_MAX, "no busy timer while blocked");
+	role_describe(&st, T + 5, &v);
+	cr_assert(v.takeover_blocked);
+	cr_assert_str_eq(v.blocked_text, "2 standby licenses for the master's 5 ports");
+
+	/* Reported once, not at every later event. */
+	ev(&st, ROLE_EV_TIMER, T + 1000);
+	cr_assert_eq(nacts, 0);
+}
+
+Test(role, unblocking_after_the_deadline_takes_over_at_once)
+{
+	struct role_state st;
+
+	init_standby(&st, T, H, 0, 0);
+	ev_reason(&st, ROLE_EV_BLOCK, 0, 0, "no standby licenses");
+	ev(&st, ROLE_EV_TIMER, T + 500);
+	cr_assert_eq(role_current(&st), ROLE_STANDBY);
+	ev(&st, ROLE_EV_UNBLOCK, T + 900);
+	cr_assert_eq(role_current(&st), ROLE_ACTIVE);
+	cr_assert_eq(st.epoch, 1);
+	cr_assert_lt(index_of(ROLE_ACT_PERSIST_EPOCH), index_of(ROLE_ACT_SET_ROLE));
+}
+
+Test(role, unblocking_while_the_master_is_heard_changes_nothing)
+{
+	struct role_state st;
+
+	init_standby(&st, T, H, 0, 0);
+	ev_reason(&st, ROLE_EV_BLOCK, 0, 0, "no standby licenses");
+	login(&st, 100, 0);
+	heartbeats(&st, 1000, 2 * T, 0);
+	ev(&st, ROLE_EV_UNBLOCK, 2 * T + 10);
+	cr_assert_eq(role_current(&st), ROLE_STANDBY);
+	cr_assert_eq(role_next_deadline(&st), 2 * T + T);
+}
+
+Test(role, a_block_while_active_keeps_serving)
+{
+	struct role_state st;
+
+	active_standby(&st, H);
+	ev_reason(&st, ROLE_EV_BLOCK, T + 10, 0, "no standby licenses");
+	cr_assert_eq(role_current(&st), ROLE_ACTIVE);
+	cr_assert(log_has("staying active"));
+}
+
+Test(role, a_master_ignores_blocks)
+{
+	struct role_state st;
+
+	init_master(&st, 0, 0);
+	cr_assert_eq(ev_reason(&st, ROLE_EV_BLOCK, 10, 0, "x"), 0);
+	cr_assert_eq(role_current(&st), ROLE_ACTIVE);
+}
 
 static uint64_t rng_state;
 
@@ -1105,6 +1177,7 @@ struct model {
 	uint64_t logged_in_since;
 	enum role role;           /* as told by SET_ROLE actions */
 	uint64_t epoch;
+	bool blocked;             /* takeover not allowed */
 };
 
 static void check_step(struct role_state *st, struct model *m, const struct role_event *e,
@@ -1121,6 +1194,9 @@ static void check_step(struct role_state *st, struct model *m, const struct role
 				      now : m->last_heard;
 	bool took_over = false;
 	uint64_t epoch_before = m->epoch;
+	/* Deadlines are settled before the event applies, so a BLOCK does
+	 * not stop a takeover due at its time; an UNBLOCK releases one. */
+	bool may_take_over = was_silent && (!m->blocked || e->type == ROLE_EV_UNBLOCK);
 
 	cr_assert_leq(nacts, ROLE_ACTIONS_MAX);
 	if (e->type == ROLE_EV_TIMER && now < deadline_before)
@@ -1137,7 +1213,8 @@ static void check_step(struct role_state *st, struct model *m, const struct role
 			cr_assert_neq(a->role, m->role, "SET_ROLE without a change");
 			cr_assert_eq(a->epoch, m->epoch);
 			if (a->role == ROLE_ACTIVE) {
-				cr_assert(was_silent, "took over while the master was heard");
+				cr_assert(may_take_over, "took over while the master was heard, "
+					  "or while blocked");
 				cr_assert_eq(m->epoch, epoch_before == UINT64_MAX ? UINT64_MAX
 								: epoch_before + 1);
 				took_over = true;
@@ -1151,7 +1228,7 @@ static void check_step(struct role_state *st, struct model *m, const struct role
 			m->role = a->role;
 		}
 	}
-	if (!m->master && role_before == ROLE_STANDBY && was_silent)
+	if (!m->master && role_before == ROLE_STANDBY && may_take_over)
 		cr_assert(took_over, "silent for failover_timeout but no takeover");
 	cr_assert_eq(m->role, role_current(st), "role changed without SET_ROLE");
 	cr_assert_eq(m->epoch, st->epoch, "epoch changed without PERSIST_EPOCH");
@@ -1181,6 +1258,12 @@ static void check_step(struct role_state *st, struct model *m, const struct role
 		m->logged_in = false;
 		break;
 	case ROLE_EV_TIMER:
+		break;
+	case ROLE_EV_BLOCK:
+		m->blocked = !m->master;
+		break;
+	case ROLE_EV_UNBLOCK:
+		m->blocked = false;
 		break;
 	}
 }
@@ -1214,7 +1297,7 @@ static void run_random(uint64_t seed, unsigned events)
 			e.type = ROLE_EV_TIMER;
 			e.now_ms = dl;              /* the loop, on time */
 		} else {
-			e.type = (enum role_event_type)rnd(6);
+			e.type = (enum role_event_type)rnd(8);
 			r = rnd(100);
 			if (r < 10)
 				e.now_ms = m.now;   /* same time */

@@ -362,6 +362,33 @@ Test(store, the_journal_gives_the_changes_after_a_revision_in_order)
 	store_close(s);
 }
 
+static int take_two(uint64_t rev, const struct store_obj *o, void *arg)
+{
+	unsigned *n = arg;
+
+	return (*n)++ < 2 ? 0 : 1;
+}
+
+static int fail_at_once(uint64_t rev, const struct store_obj *o, void *arg)
+{
+	return -E2BIG;
+}
+
+Test(store, a_callback_may_stop_the_journal_walk_or_fail_it)
+{
+	struct store *s = open_store();
+	unsigned n = 0;
+
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "u%d", i);
+		put1(s, user(name, ""));
+	}
+	cr_assert_eq(store_changes_since(s, 0, 0, take_two, &n), 2, "stopping is no error");
+	cr_assert_eq(store_changes_since(s, 0, 0, fail_at_once, NULL), -E2BIG);
+	store_close(s);
+}
+
 Test(store, the_journal_keeps_the_last_changes_and_says_when_it_is_too_short)
 {
 	struct store *s = open_store();

@@ -1184,10 +1184,6 @@ static void validate(struct cfg_ctx *c)
 		cfg_err(c, 0, "pair", "active_max_expires",
 			"must not be below [sip] min_expires (%u < %u)",
 			cfg->pair.active_max_expires, cfg->sip.min_expires);
-	if (!bad[K_SIP_AUTH] && !bad[K_SIP_USERS] && cfg->sip.auth == AUTH_DIGEST &&
-	    cfg->sip.users[0] == '\0')
-		cfg_err(c, 0, "sip", "users",
-			"required when auth = digest (the CSV file of users and passwords)");
 
 	if (!bad[K_NODE_MODE] && cfg->node.mode == NODE_STANDBY) {
 		if (!cfg->pair.master_set && !bad[K_PAIR_MASTER])

@@ -379,8 +379,9 @@ static int run_import(struct conn *c, const char *file)
 			free(a);
 			continue;
 		}
-		if (tty)
-			fputc('\n', stderr);
+		/* The last progress line, also for an import too quick to
+		 * have shown one. */
+		fprintf(stderr, "%simporting %s: %s of %s rows\n", tty ? "\r" : "", path, v, total);
 		if (strcmp(state, "done") == 0) {
 			write_out(stdout, a, strlen(a));
 		} else {

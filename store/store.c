@@ -785,7 +785,7 @@ static int write_obj(struct store_txn *t, const struct store_obj *o, bool strict
 	struct store *s = t->s;
 	uint8_t kbuf[1], enc[STORE_OBJ_MAX];
 	MDB_val k, v;
-	struct store_obj old = { .kind = o->kind };
+	struct store_obj old = *o;   /* its key fields find the previous version */
 	bool had_old;
 	int db, rc, len;
 
@@ -793,9 +793,8 @@ static int write_obj(struct store_txn *t, const struct store_obj *o, bool strict
 	if (db < 0)
 		return TDM_EMALFORMED;
 
-	/* The previous version, for the numbers index. */
-	if (o->kind == STORE_USER)
-		memcpy(old.u.user.name, o->u.user.name, sizeof(old.u.user.name));
+	/* The previous version (for the numbers index, and whether a
+	 * deletion deletes anything). */
 	rc = get_in(s, t->txn, &old);
 	if (rc < 0 && rc != TDM_ENOTFOUND)
 		return rc;

@@ -851,10 +851,9 @@ Test(config, a_rule_is_not_checked_against_a_refused_value)
 	cr_assert_eq(errs.n, 1, "%s", dump());
 }
 
-Test(config, digest_needs_a_users_file)
+Test(config, digest_needs_no_users_file_since_users_live_in_the_object_store)
 {
-	assert_error("[sip]\nauth = digest\n",
-		     "t.conf: [sip] users: required when auth = digest (the CSV file of users and passwords)");
+	assert_ok("[sip]\nauth = digest\n");
 	assert_ok("[sip]\nauth = digest\nusers = users.csv\n");
 	cr_assert_str_eq(cfg.sip.users, "/etc/tandem/users.csv");
 }

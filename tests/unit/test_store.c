@@ -219,6 +219,32 @@ Test(store, names_and_numbers_share_one_key_space)
 	store_close(s);
 }
 
+Test(store, licenses_and_settings_can_be_replaced_and_deleted)
+{
+	struct store *s = open_store();
+	struct store_obj l = license(STORE_LIC_PORTS, 5), st = { .kind = STORE_SETTING };
+	struct store_counts c;
+
+	cr_assert_gt(put1(s, l), 0);
+	l.u.license.count = 9;
+	cr_assert_gt(put1(s, l), 0);
+	cr_assert_eq(store_get(s, &l), 0);
+	cr_assert_eq(l.u.license.count, 9);
+	l.deleted = true;
+	cr_assert_gt(put1(s, l), 0);
+	cr_assert_eq(store_get(s, &l), TDM_ENOTFOUND);
+	cr_assert_eq(put1(s, l), TDM_ENOTFOUND);
+
+	snprintf(st.u.setting.key, sizeof(st.u.setting.key), "domain");
+	snprintf(st.u.setting.value, sizeof(st.u.setting.value), "example.com");
+	cr_assert_gt(put1(s, st), 0);
+	st.deleted = true;
+	cr_assert_gt(put1(s, st), 0);
+	cr_assert_eq(store_counts(s, &c), 0);
+	cr_assert_eq(c.licenses + c.settings, 0);
+	store_close(s);
+}
+
 Test(store, deleting_what_does_not_exist_is_not_found)
 {
 	struct store *s = open_store();

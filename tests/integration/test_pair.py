@@ -368,6 +368,11 @@ class Refusals(Pair):
             self.assertEqual(peer["refused_by"], refused_by, node.name)
             self.assertEqual(peer["last_error"], role["config_error"], node.name)
             self.assertIn("tandem_pair_config_error 1\n", node.ctl("show metrics"))
+        # show peers names the peer on the other end of the refusal.
+        peer = self.peer(self.master)
+        self.assertEqual(peer["name"], self.standby.name, "the refused standby")
+        self.assertTrue(ADDR.match(peer["address"]), peer)
+        self.assertEqual(self.peer(self.standby)["address"], "127.0.0.1:%d" % self.link_port)
         role = self.role(self.standby)
         self.assertEqual(role["role"], "standby", "a master that refuses us is alive")
         self.assertEqual(role["takeovers"], 0)

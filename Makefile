@@ -3,6 +3,8 @@
 # scripts/debian-packages first.
 
 BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 60
 CONFIG ?= examples/tandem.conf
 MESON_OPTS ?=
 
@@ -26,27 +28,44 @@ run: build
 test: test-fast test-asan test-tsan
 	@echo "make test: all suites passed"
 
+# $(call meson_test,BUILD_DIR,ARGS): meson test, then every suite's count.
+# meson test shows a passing test's output only in its log, so
+# scripts/test-summary prints Criterion's "[====] Synthesis" lines and
+# unittest's "Ran N tests" from that log. The exit status is meson test's.
+meson_test = echo "meson test -C $(1) $(2)"; rc=0; \
+	meson test -C $(1) $(2) || rc=$$?; \
+	python3 scripts/test-summary $(1); exit $$rc
+
 # The optimised build: unit, integration and acceptance suites.
 test-fast: build
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	@$(call meson_test,$(BUILD),--print-errorlogs --num-processes 2)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the unit and
 # integration suites (jemalloc is off in this build).
 test-asan: setup
 	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	@ninja -C build-asan
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite integration
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1; \
+		$(call meson_test,build-asan,--print-errorlogs --num-processes 2 --suite unit --suite integration)
 
 # ThreadSanitizer over the tests that run threads against each other.
 test-tsan: setup
 	@[ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
 	@ninja -C build-tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		meson test -C build-tsan --print-errorlogs --suite tsan
+	@export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1; \
+		$(call meson_test,build-tsan,--print-errorlogs --suite tsan)
 
 bench: build
 	bench/run
 
+# The libFuzzer targets (clang; tests/fuzz/README.md): build them, run every
+# seed and every input saved so far through them once, then fuzz for
+# FUZZ_TIME seconds. New inputs go to $(FUZZ_BUILD)/tests/fuzz/corpus-sip/.
+fuzz: setup
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
+	@ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_sip_parse
+	@$(call meson_test,$(FUZZ_BUILD),--no-rebuild --print-errorlogs --suite fuzz)
+	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-sip-parse
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

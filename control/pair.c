@@ -21,9 +21,21 @@
 #include "tls.h"
 
 #define EPOCH_FILE "epoch"
-/* A standby that cannot reach its master logs a failed attempt at most
- * this often (attempts repeat every second). */
-#define CLOSED_LOG_INTERVAL_MS 10000
+/* A failure that repeats at every retry of the link (a standby that
+ * cannot reach its master, or that the master refuses, retries every
+ * second) is logged at most this often. */
+#define REPEAT_LOG_INTERVAL_MS 10000
+
+/* One kind of repeating failure: logged the first time, when its reason
+ * changes, and then once per REPEAT_LOG_INTERVAL_MS with the number of
+ * lines held back in between. */
+struct log_limit {
+	enum log_level level;
+	char reason[LINK_TEXT_MAX];     /* what makes two failures "the same" */
+	char line[LINK_TEXT_MAX];       /* the last line held back */
+	uint64_t last_ms;               /* when a line was last written */
+	unsigned held;                  /* lines held back since then */
+};
 
 struct pair {
 	const struct config *cfg;
@@ -45,9 +57,8 @@ struct pair {
 	int64_t rtt_us;
 
 	char master_sip[DP_HOST_MAX];   /* standby: where requests are diverted */
-	char closed_text[LINK_TEXT_MAX];
-	uint64_t closed_log_ms;
-	unsigned closed_suppressed;
+	struct log_limit closed_log;    /* connections that never logged in */
+	struct log_limit refused_log;   /* refused logins, by either side */
 };
 
 /* ---------------------------------------------------------------- */
@@ -212,40 +223,85 @@ static enum role peer_role_of(uint8_t r)
 	return r == LINK_ROLE_ACTIVE ? ROLE_ACTIVE : ROLE_STANDBY;
 }
 
-static void log_event(struct pair *p, const struct link_event *ev)
+/* Write how many lines were held back, if any, and forget the reason, so
+ * that the next failure is logged at once. */
+static void limit_flush(struct log_limit *ll)
+{
+	if (ll->held)
+		log_write(ll->level, "pair", "%s (%u times since the last report)", ll->line,
+			  ll->held);
+	ll->reason[0] = '\0';
+	ll->held = 0;
+}
+
+static void limit_log(struct log_limit *ll, enum log_level level, const char *reason,
+		      const char *line)
 {
 	uint64_t now = clock_mono_ms();
 
+	ll->level = level;
+	if (strcmp(ll->reason, reason) != 0) {
+		limit_flush(ll);
+		log_write(level, "pair", "%s", line);
+	} else if (now - ll->last_ms >= REPEAT_LOG_INTERVAL_MS) {
+		if (ll->held)
+			log_write(level, "pair", "%s (and %u more like it)", line, ll->held);
+		else
+			log_write(level, "pair", "%s", line);
+	} else {
+		snprintf(ll->line, sizeof(ll->line), "%s", line);
+		ll->held++;
+		return;
+	}
+	snprintf(ll->reason, sizeof(ll->reason), "%s", reason);
+	ll->last_ms = now;
+	ll->held = 0;
+}
+
+static void log_refusal(struct pair *p, const struct link_event *ev)
+{
+	const char *peer = p->is_master ? "standby" : "master";
+	const char *why = ev->text && *ev->text ? ev->text : link_event_name(ev->kind);
+	char line[2 * LINK_TEXT_MAX], reason[LINK_TEXT_MAX];
+
+	if (ev->refused_by_peer)
+		snprintf(line, sizeof(line), "the %s at %s refused our login: %s (code %u)",
+			 peer, ev->peer_addr, why, ev->refusal);
+	else if (ev->peer_name && *ev->peer_name)
+		snprintf(line, sizeof(line), "refused the login of %s '%s' from %s: %s (code %u)",
+			 peer, ev->peer_name, ev->peer_addr, why, ev->refusal);
+	else
+		snprintf(line, sizeof(line), "refused the login of a %s from %s: %s (code %u)",
+			 peer, ev->peer_addr, why, ev->refusal);
+	/* Not the address: a retry comes from another port. */
+	snprintf(reason, sizeof(reason), "%d %u %s", ev->refused_by_peer, ev->refusal, why);
+	limit_log(&p->refused_log, LOG_WARN, reason, line);
+}
+
+static void log_event(struct pair *p, const struct link_event *ev)
+{
 	switch (ev->kind) {
 	case LINK_EV_CONNECTED:
 		/* The role machine says it ("connected to the master"). */
 		return;
 	case LINK_EV_LOGGED_IN:
+		limit_flush(&p->closed_log);
+		limit_flush(&p->refused_log);
 		log_info("pair", "%s '%s' logged in from %s over %s (%s)",
 			 p->is_master ? "standby" : "master", ev->peer_name, ev->peer_addr,
 			 ev->tls_version ? ev->tls_version : "TLS",
 			 ev->tls_cipher ? ev->tls_cipher : "?");
 		return;
 	case LINK_EV_REFUSED:
+		log_refusal(p, ev);
+		return;
 	case LINK_EV_LOST:
 		log_warn("pair", "%s", ev->text && *ev->text ? ev->text : link_event_name(ev->kind));
 		return;
 	case LINK_EV_CLOSED:
-		break;
-	}
-	/* A standby without its master retries every second: log the first
-	 * failure, a change of reason, and then one line per interval. */
-	if (strcmp(p->closed_text, ev->text ? ev->text : "") != 0 ||
-	    now - p->closed_log_ms >= CLOSED_LOG_INTERVAL_MS) {
-		if (p->closed_suppressed)
-			log_info("pair", "%s (and %u more like it)", ev->text, p->closed_suppressed);
-		else
-			log_info("pair", "%s", ev->text);
-		snprintf(p->closed_text, sizeof(p->closed_text), "%s", ev->text ? ev->text : "");
-		p->closed_log_ms = now;
-		p->closed_suppressed = 0;
-	} else {
-		p->closed_suppressed++;
+		limit_log(&p->closed_log, LOG_INFO, ev->text ? ev->text : "",
+			  ev->text ? ev->text : "");
+		return;
 	}
 }
 
@@ -260,8 +316,10 @@ static void on_link_event(void *arg, const struct link_event *ev)
 		/* TCP alone proves nothing: the kernel completes handshakes for
 		 * a master that is hung (SIGSTOP, a stuck control thread). Only
 		 * what the master's code answers counts as heard: a login, a
-		 * refusal, a heartbeat. */
-		return;
+		 * refusal, a heartbeat. LINK_UP is not "heard" in the role
+		 * machine: it shows the link "connected" and nothing more. */
+		re.type = ROLE_EV_LINK_UP;
+		break;
 	case LINK_EV_LOGGED_IN:
 		p->peer_up = true;
 		snprintf(p->peer_name, sizeof(p->peer_name), "%s", ev->peer_name);
@@ -291,9 +349,15 @@ static void on_link_event(void *arg, const struct link_event *ev)
 		re.text = ev->text;
 		break;
 	case LINK_EV_CLOSED:
-		/* A connection that never logged in: LINK_UP was counted when
-		 * TCP came up; a failed connect proves nothing. */
-		return;
+		/* A connection that never logged in, or a failed connect: the
+		 * link is down again, and nothing was heard. Not while a peer
+		 * is logged in (on the master, another connection ended). */
+		if (p->peer_up)
+			return;
+		re.type = ROLE_EV_LINK_LOST;
+		re.reason = ev->reason;
+		re.text = ev->text;
+		break;
 	}
 	step(p, &re);
 }

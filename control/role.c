@@ -4,9 +4,11 @@
  * view with every transition is docs/pair-roles.md).
  *
  * The standby's whole timing rests on one time, last_heard_ms: the last
- * event that proved the master alive (link up, logged in, login refused,
- * heartbeat), or the start when nothing was heard yet. Its silence
- * deadline is last_heard + failover_timeout:
+ * event that proved the master alive (logged in, login refused, heartbeat:
+ * the "heard" column of ROLE_EVENTS), or the start when nothing was heard
+ * yet. A TCP connection (link up) is not among them: the kernel of a hung
+ * master still completes handshakes. Its silence deadline is
+ * last_heard + failover_timeout:
  * - in role STANDBY, reaching it is a takeover (role ACTIVE, epoch + 1);
  * - in role ACTIVE, reaching it cancels a running failback hold: the
  *   machine never hands back to a master it has not heard for
@@ -220,6 +222,36 @@ static void set_link(struct role_state *st, enum role_link link, uint64_t now)
 	}
 }
 
+/*
+ * A TCP connection to the peer is up. Returns true when it is to be
+ * logged: connections are logged until one ends before a login (refused,
+ * or closed), then not again until a login succeeds, so that a peer that
+ * keeps refusing us, or a hung one whose kernel still accepts, does not
+ * flood the log at every retry.
+ */
+static bool link_up(struct role_state *st, uint64_t now)
+{
+	set_link(st, ROLE_LINK_CONNECTED, now);
+	st->conn_logged = !st->conns_quiet;
+	return st->conn_logged;
+}
+
+/* The link is down. Returns true when that is to be logged: not when it
+ * was down already, nor for a connection whose LINK_UP was not logged. */
+static bool link_down(struct role_state *st, uint64_t now)
+{
+	enum role_link was = st->link;
+
+	st->peer_role_known = false;
+	if (was == ROLE_LINK_DOWN)
+		return false;
+	set_link(st, ROLE_LINK_DOWN, now);
+	if (was != ROLE_LINK_CONNECTED)
+		return true;
+	st->conns_quiet = true;
+	return st->conn_logged;
+}
+
 /* Both nodes adopt a higher epoch so that they agree after a failover. */
 static void adopt_epoch(struct role_state *st, uint64_t peer_epoch, struct emit *e)
 {
@@ -296,36 +328,36 @@ static void master_event(struct role_state *st, const struct role_event *ev, uin
 
 	switch (ev->type) {
 	case ROLE_EV_LINK_UP:
-		heard(st, now);
-		set_link(st, ROLE_LINK_CONNECTED, now);
-		emit_log(e, LOG_INFO, "a standby connected");
+		/* A connection next to a logged-in standby does not replace
+		 * it: the link layer refuses it, or reports its login. */
+		if (st->link == ROLE_LINK_LOGGED_IN)
+			break;
+		if (link_up(st, now))
+			emit_log(e, LOG_INFO, "a standby connected");
 		break;
 	case ROLE_EV_LOGGED_IN:
-		heard(st, now);
 		adopt_epoch(st, ev->peer_epoch, e);
 		set_link(st, ROLE_LINK_LOGGED_IN, now);
+		st->conns_quiet = false;
 		cleared = clear_config_error(st, e);
 		emit_log(e, LOG_INFO, "the standby logged in (standby epoch %llu)%s",
 			 (unsigned long long)ev->peer_epoch,
 			 cleared ? "; configuration error cleared" : "");
 		break;
 	case ROLE_EV_LOGIN_REFUSED:
-		heard(st, now);
 		set_link(st, ROLE_LINK_REFUSED, now);
+		st->conns_quiet = true;
 		if (set_config_error(st, ev, e))
 			emit_log(e, LOG_ERR, "refused a standby's login: %s (code %d)",
 				 st->config_error_text, ev->reason);
 		break;
 	case ROLE_EV_HEARTBEAT:
-		heard(st, now);
 		adopt_epoch(st, ev->peer_epoch, e);
 		set_peer_role(st, ev, e);
 		break;
 	case ROLE_EV_LINK_LOST:
-		st->peer_role_known = false;
-		if (st->link == ROLE_LINK_DOWN)
+		if (!link_down(st, now))
 			break;
-		set_link(st, ROLE_LINK_DOWN, now);
 		copy_reason(reason, sizeof(reason), ev->text);
 		emit_log(e, LOG_WARN, "link to the standby lost: %s", reason);
 		break;
@@ -451,15 +483,16 @@ static void standby_event(struct role_state *st, const struct role_event *ev, ui
 
 	switch (ev->type) {
 	case ROLE_EV_LINK_UP:
-		heard(st, now);
 		cancel_hold(st, now, e, "a new connection replaced the logged-in one");
-		set_link(st, ROLE_LINK_CONNECTED, now);
-		emit_log(e, LOG_INFO, "connected to the master");
+		if (link_up(st, now))
+			emit_log(e, LOG_INFO,
+				 "connected to the master; waiting for its answer to our "
+				 "login (a connection alone does not count as heard)");
 		break;
 	case ROLE_EV_LOGGED_IN:
-		heard(st, now);
 		adopt_epoch(st, ev->peer_epoch, e);
 		set_link(st, ROLE_LINK_LOGGED_IN, now);
+		st->conns_quiet = false;
 		cleared = clear_config_error(st, e);
 		emit_log(e, LOG_INFO, "logged in to the master (master epoch %llu)%s",
 			 (unsigned long long)ev->peer_epoch,
@@ -467,9 +500,9 @@ static void standby_event(struct role_state *st, const struct role_event *ev, ui
 		start_hold(st, now, e);
 		break;
 	case ROLE_EV_LOGIN_REFUSED:
-		heard(st, now);
 		cancel_hold(st, now, e, "the master refused our login");
 		set_link(st, ROLE_LINK_REFUSED, now);
+		st->conns_quiet = true;
 		if (set_config_error(st, ev, e))
 			emit_log(e, LOG_ERR,
 				 "login refused by the master: %s (code %d); the master is "
@@ -479,19 +512,16 @@ static void standby_event(struct role_state *st, const struct role_event *ev, ui
 							  : "staying active until it accepts us");
 		break;
 	case ROLE_EV_HEARTBEAT:
-		heard(st, now);
 		adopt_epoch(st, ev->peer_epoch, e);
 		set_peer_role(st, ev, e);
 		start_hold(st, now, e);
 		break;
 	case ROLE_EV_LINK_LOST:
-		st->peer_role_known = false;
 		copy_reason(reason, sizeof(reason), ev->text);
 		snprintf(why, sizeof(why), "link to the master lost (%s)", reason);
 		cancel_hold(st, now, e, why);
-		if (st->link == ROLE_LINK_DOWN)
+		if (!link_down(st, now))
 			break;
-		set_link(st, ROLE_LINK_DOWN, now);
 		if (st->role == ROLE_STANDBY)
 			emit_log(e, LOG_WARN,
 				 "link to the master lost: %s; taking over in %llums unless "
@@ -563,9 +593,15 @@ unsigned role_step(struct role_state *st, const struct role_event *ev,
 	now = ev->now_ms > st->now_ms ? ev->now_ms : st->now_ms;
 	st->now_ms = now;
 	if (st->params.is_master) {
+		if (event_info[ev->type].heard)
+			heard(st, now);
 		master_event(st, ev, now, &e);
 	} else {
+		/* What was due before the event first: a word that comes at
+		 * or after the deadline is too late. */
 		standby_expire(st, now, &e);
+		if (event_info[ev->type].heard)
+			heard(st, now);
 		standby_event(st, ev, now, &e);
 	}
 	return e.n;

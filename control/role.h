@@ -74,17 +74,24 @@ enum role_link {
 
 /*
  * X(name, text, heard): the events. "heard" marks the events that prove
- * the peer is alive (each pushes the standby's failover deadline).
+ * the peer is alive (each pushes the standby's failover deadline): only
+ * what the peer's code answers. role_step() applies it from this table.
  *
- * ROLE_EV_LINK_UP        TCP + TLS to the peer established.
+ * ROLE_EV_LINK_UP        a TCP connection to the peer is up (standby:
+ *                        connected; master: accepted). Not heard: the
+ *                        kernel completes handshakes for a peer that is
+ *                        hung (SIGSTOP, a stuck control thread). Shown as
+ *                        link "connected"; on the standby it cancels a
+ *                        failback hold (the logged-in link has ended).
  * ROLE_EV_LOGGED_IN      standby: the master accepted our login;
  *                        master: a standby logged in. peer_epoch is the
  *                        peer's epoch.
  * ROLE_EV_LOGIN_REFUSED  standby: the master refused our login; master:
  *                        we refused a standby. reason + text say why.
  * ROLE_EV_HEARTBEAT      a heartbeat from the peer: peer_role, peer_epoch.
- * ROLE_EV_LINK_LOST      the connection closed or heartbeats stopped:
- *                        reason + text say why.
+ * ROLE_EV_LINK_LOST      the connection closed or heartbeats stopped,
+ *                        or a connection reported by LINK_UP ended before
+ *                        a login: reason + text say why.
  * ROLE_EV_TIMER          the time passed; see role_next_deadline().
  * ROLE_EV_BLOCK          standby: taking over is not allowed (text: why,
  *                        e.g. too few standby licenses). A standby that
@@ -94,7 +101,7 @@ enum role_link {
  *                        if the master has been silent long enough).
  */
 #define ROLE_EVENTS(X)                                                        \
-	X(ROLE_EV_LINK_UP, "link up", true)                                    \
+	X(ROLE_EV_LINK_UP, "link up", false)                                   \
 	X(ROLE_EV_LOGGED_IN, "logged in", true)                                \
 	X(ROLE_EV_LOGIN_REFUSED, "login refused", true)                        \
 	X(ROLE_EV_HEARTBEAT, "heartbeat", true)                                \
@@ -184,6 +191,9 @@ struct role_state {
 	enum role_link link;
 	uint64_t link_since_ms;
 	bool heard;                 /* anything heard from the peer since init */
+	bool conn_logged;           /* the current connection's LINK_UP was logged */
+	bool conns_quiet;           /* a connection failed before login since the
+	                             * last login: the next ones are not logged */
 	uint64_t last_heard_ms;     /* init time until heard */
 	bool peer_role_known;
 	enum role peer_role;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "io_socket.h"
+#include "log.h"
 #include "rcu.h"
 
 #define IO_BURST 32
@@ -46,7 +47,7 @@ struct io_worker {
 	struct dp_worker dp;             /* first: aligned, hot */
 	struct io_socket *io;
 	unsigned index;
-	int cpu;                         /* -1: not pinned */
+	int cpu;                         /* -1: not pinned; -2: the default */
 	int fds[IO_MAX_LISTEN];
 	pthread_t thread;
 	bool started;
@@ -220,21 +221,36 @@ fail:
 	return rc;
 }
 
+/*
+ * Pin a started worker to its CPU. Called by the control thread (which may
+ * log) right after pthread_create(): the worker runs unpinned for the few
+ * microseconds in between. Best effort: a CPU that does not exist or lies
+ * outside the process's cpuset leaves the worker on any CPU, with a
+ * warning naming the worker and the CPU; the node still starts.
+ */
 static void pin(struct io_worker *iw)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t set;
 	int cpu = iw->cpu;
+	int rc;
 
 	if (cpu == -2)  /* default: leave CPU 0 to the control thread */
 		cpu = ncpu > 1 ? (int)(1 + iw->index % (unsigned)(ncpu - 1)) : 0;
 	if (cpu < 0)
 		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	/* Best effort: a CPU outside our cpuset just leaves the thread
-	 * floating; the control thread reports where workers run. */
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (cpu >= CPU_SETSIZE) {
+		rc = EINVAL;
+	} else {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		rc = pthread_setaffinity_np(iw->thread, sizeof(set), &set);
+	}
+	if (rc != 0) {
+		log_warn("io", "worker %u: cannot pin to CPU %d (%s); it runs on any CPU",
+			 iw->index, cpu, rc == EINVAL ? "no such CPU, or not in this "
+			 "process's CPU set" : strerror(rc));
+	}
 }
 
 /* The local address a datagram was sent to, from IP_PKTINFO. */
@@ -355,7 +371,6 @@ static void *worker_main(void *arg)
 	struct pollfd pfd[IO_MAX_LISTEN + 1];
 	unsigned nl = io->nlisten;
 
-	pin(iw);
 	rcu_register_thread();
 
 	for (unsigned l = 0; l < nl; l++)
@@ -392,6 +407,7 @@ int io_socket_start(struct io_socket *io, char *err, size_t cap)
 			return errf(err, cap, -rc, "cannot start worker %u: %s", i, strerror(rc));
 		}
 		iw->started = true;
+		pin(iw);
 	}
 	return 0;
 }

@@ -567,8 +567,10 @@ bool dp_register(struct dp_req *r)
 						      : (int64_t)s->default_expires;
 		struct sip_uri cu;
 
-		if (sip_uri_parse(c->na.uri, &cu) < 0)
+		if (sip_uri_parse(c->na.uri, &cu) < 0) {
+			dp_count(&w->ctr, DP_CTR_rx_malformed);
 			return dp_reply_simple(r, 400, "Malformed Contact URI");
+		}
 		if (e > 0 && e < (int64_t)s->min_expires) {
 			dp_count(&w->ctr, DP_CTR_reg_interval_too_brief);
 			dp_reply_start(r, 423, NULL);

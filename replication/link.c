@@ -707,8 +707,15 @@ static void bad_frame(struct conn *c, enum link_close reason, const char *what)
 
 /* ---- login --------------------------------------------------------------------------- */
 
-static void note_refusal(struct link *l, uint16_t code, bool by_peer, const char *text)
+static void note_refusal(struct link *l, const struct conn *c, uint16_t code, bool by_peer,
+			 const char *text)
 {
+	/* link_info names the refused (or refusing) peer while nobody is
+	 * logged in, not the last one that logged in. */
+	if (c->peer_name[0]) {
+		snprintf(l->last_peer_name, sizeof(l->last_peer_name), "%s", c->peer_name);
+		snprintf(l->last_peer_addr, sizeof(l->last_peer_addr), "%s", c->peer_str);
+	}
 	l->refused = true;
 	l->refusal = code;
 	l->refused_by_peer = by_peer;
@@ -726,7 +733,7 @@ static void refuse(struct conn *c, enum login_refusal code, const char *text)
 				 .text = text };
 	char addr[TDM_ADDR_STRLEN], name[FRAME_NAME_MAX + 1];
 
-	note_refusal(l, (uint16_t)code, false, text);
+	note_refusal(l, c, (uint16_t)code, false, text);
 	send_reason(c, FRAME_LOGIN_REFUSED, (uint16_t)code, text);
 	/* The connection may be gone after the close: report with copies. */
 	memcpy(addr, c->peer_str, sizeof(addr));
@@ -751,7 +758,7 @@ static void refused_by_peer(struct conn *c, const struct msg_reason *m)
 	else
 		snprintf(text, sizeof(text), "%s",
 			 login_refusal_text(m->code, what, sizeof(what)));
-	note_refusal(l, m->code, true, text);
+	note_refusal(l, c, m->code, true, text);
 	memcpy(addr, c->peer_str, sizeof(addr));
 	memcpy(name, c->peer_name, sizeof(name));
 	ev.peer_addr = addr;

@@ -39,6 +39,21 @@ def free_tcp_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def hostport(host, port):
+    """host:port, with an IPv6 address in brackets ([::1]:5060)."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+
+def has_ipv6_loopback():
+    """True when ::1 can be bound (the machine has IPv6 on loopback)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_loopback_ip():
     """A 127.x.y.z address on which port 5060 is free (for peers that must
     receive answers on the default SIP port, RFC 3261 §18.2.2)."""
@@ -56,13 +71,14 @@ def free_loopback_ip():
 class Node:
     """One tandemd process with its own directory."""
 
-    def __init__(self, name="node", sip=None, extra=None, users=None, workers=1, start=True):
+    def __init__(self, name="node", sip=None, extra=None, users=None, workers=1, start=True,
+                 host="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="tandem-test-")
         self.name = name
-        self.host = "127.0.0.1"
-        self.port = free_udp_port()
+        self.host = host
+        self.port = free_udp_port(host)
         self.sip = {
-            "listen": "%s:%d" % (self.host, self.port),
+            "listen": hostport(self.host, self.port),
             "domain": "example.com",
             "auth": "none",
         }
@@ -177,10 +193,13 @@ class Node:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def sipp(node, scenario, variables, local_port=None, calls=1, timeout=10, local_ip="127.0.0.1"):
-    """Run a sipp scenario from tests/integration/sipp against node.
+def sipp(node, scenario, variables, local_port=None, calls=1, timeout=10, local_ip=None):
+    """Run a sipp scenario from tests/integration/sipp against node (from
+    ::1 when the node listens on IPv6, else from 127.0.0.1 by default).
     Returns (exit status, output). sipp exits 0 when every call passed."""
-    cmd = ["sipp", "%s:%d" % (node.host, node.port),
+    if local_ip is None:
+        local_ip = "::1" if ":" in node.host else "127.0.0.1"
+    cmd = ["sipp", hostport(node.host, node.port),
            "-sf", os.path.join(SIPP_DIR, scenario),
            "-m", str(calls), "-l", "1",
            "-i", local_ip, "-p", str(local_port or free_udp_port(local_ip)),
@@ -204,7 +223,9 @@ def udp_request(node, text, src_ip="127.0.0.1", timeout=2.0, expect_reply=True):
     """Send one SIP request (\\n line ends are turned into CRLF) from a fresh
     socket; return the reply text or None."""
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode() if isinstance(text, str) else text
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    if ":" in node.host and src_ip == "127.0.0.1":
+        src_ip = "::1"
+    with socket.socket(socket.AF_INET6 if ":" in src_ip else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((src_ip, 0))
         s.settimeout(timeout if expect_reply else 0.3)
         s.sendto(data, (node.host, node.port))

@@ -112,6 +112,21 @@ class StartUp(unittest.TestCase):
         finally:
             node.close()
 
+    def test_worker_that_cannot_be_pinned_is_a_warning_naming_the_cpu(self):
+        # CPU 1023 is the highest [io] cpus accepts; this machine has fewer.
+        if (os.cpu_count() or 1) > 1023:
+            self.skipTest("this machine has a CPU 1023")
+        node = Node(workers=2, extra={"io.cpus": "1023"})
+        try:
+            self.assertEqual(status_of(udp_request(node, OPTIONS)), 200,
+                             "the node started and serves anyway")
+            log = node.read_log()
+            self.assertRegex(log, r"warning +\[io\] worker 0: cannot pin to CPU 1023 ")
+            self.assertRegex(log, r"warning +\[io\] worker 1: cannot pin to CPU 1023 ")
+            self.assertEqual(node.stop(), 0)
+        finally:
+            node.close()
+
     def test_sigint_is_a_clean_shutdown_too(self):
         node = Node()
         try:

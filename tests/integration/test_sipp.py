@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 """tandemd driven by sipp, a real SIP client: register, re-register,
 unregister, Contact: *, query, 423, digest 401/200, redirect of an INVITE,
-404 and 480. Each outcome is checked twice: by sipp (the status codes it
-expects) and through the node's stats socket (the bindings stored)."""
+404 and 480, and registration and redirect over IPv6 (::1). Each outcome
+is checked twice: by sipp (the status codes it expects) and through the
+node's stats socket (the bindings stored)."""
 
+import socket
 import unittest
 
-from harness import NodeTest, free_udp_port, sipp
+from harness import NodeTest, free_udp_port, has_ipv6_loopback, sipp, status_of
 
 USERS = "name,password,number\nalice,alicepw,100\nbob,bobpw,200\n"
 
@@ -107,6 +109,67 @@ class SippDigest(NodeTest):
                        {"domain": "example.com", "user": "alice", "expires": 300}, timeout=5)
         self.assertNotEqual(rc, 0, "no credentials: 401, not 200")
         self.assertEqual(self.node.contacts("alice"), [])
+
+
+@unittest.skipUnless(has_ipv6_loopback(), "this machine has no IPv6 loopback (::1)")
+class SippIPv6(NodeTest):
+    """The kernel socket back end over IPv6: tandemd listens on [::1]:port
+    only, sipp registers from ::1, and a raw IPv6 socket is redirected."""
+
+    node_args = {"users": USERS, "host": "::1"}
+
+    def raw_request(self, method, user):
+        """Send one request for user@example.com from a fresh ::1 socket;
+        return (reply, the socket's port)."""
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            s.settimeout(3)
+            port = s.getsockname()[1]
+            text = ("%s sip:%s@example.com SIP/2.0\r\n"
+                    "Via: SIP/2.0/UDP [::1]:%d;branch=z9hG4bK-v6-%s;rport\r\n"
+                    "Max-Forwards: 70\r\n"
+                    "To: <sip:%s@example.com>\r\n"
+                    "From: <sip:caller@example.com>;tag=v6\r\n"
+                    "Call-ID: v6-%s@[::1]\r\n"
+                    "CSeq: 1 %s\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                    % (method, user, port, method, user, method, method))
+            s.sendto(text.encode(), ("::1", self.node.port))
+            reply, peer = s.recvfrom(65535)
+            self.assertEqual(peer[0], "::1")
+            self.assertEqual(peer[1], self.node.port, "the answer comes from the SIP port")
+            return reply.decode("utf-8", "replace"), port
+
+    def test_node_reports_its_ipv6_listen_address(self):
+        self.assertEqual(self.node.json("show info")["listen"], ["[::1]:%d" % self.node.port])
+
+    def test_sipp_registers_over_ipv6_and_gets_200(self):
+        port = free_udp_port("::1")
+        rc, out = sipp(self.node, "register.xml",
+                       {"domain": "example.com", "user": "alice", "expires": 300}, local_port=port)
+        self.assertEqual(rc, 0, "sipp over IPv6 failed:\n%s\ntandemd log:\n%s"
+                         % (out, self.node.read_log()))
+        contacts = self.node.contacts("alice")
+        self.assertEqual(len(contacts), 1, contacts)
+        self.assertEqual(contacts[0]["uri"], "sip:alice@[::1]:%d" % port)
+        self.assertEqual(contacts[0]["source"], "[::1]:%d" % port)
+        self.assertEqual(self.node.counter("bindings_added"), 1)
+
+    def test_invite_and_options_over_ipv6_are_redirected_to_the_ipv6_binding(self):
+        port = free_udp_port("::1")
+        rc, out = sipp(self.node, "register.xml",
+                       {"domain": "example.com", "user": "alice", "expires": 300}, local_port=port)
+        self.assertEqual(rc, 0, out)
+        for method in ("INVITE", "OPTIONS"):
+            reply, src_port = self.raw_request(method, "alice")
+            self.assertEqual(status_of(reply), 302, reply)
+            self.assertIn("\r\nContact: <sip:alice@[::1]:%d>" % port, reply)
+            # RFC 3581 over IPv6: rport carries our source port.
+            self.assertIn(";rport=%d" % src_port, reply)
+            self.assertIn("CSeq: 1 %s\r\n" % method, reply)
+        self.assertEqual(self.node.counter("redirect_302"), 2)
+        reply, _ = self.raw_request("INVITE", "bob")
+        self.assertEqual(status_of(reply), 480, "a known user without binding, over IPv6")
 
 
 if __name__ == "__main__":

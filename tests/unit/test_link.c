@@ -803,6 +803,9 @@ Test(link, a_wrong_password_is_refused_on_both_sides_and_retried)
 	struct link_info mi = info_of(m);
 	cr_assert_eq(mi.refusal, LOGIN_REFUSE_PASSWORD);
 	cr_assert_not(mi.refused_by_peer);
+	/* show peers names the standby it refused */
+	cr_assert_str_eq(mi.peer_name, "pbx-b");
+	cr_assert(strncmp(mi.peer_addr, "127.0.0.1:", 10) == 0, "%s", mi.peer_addr);
 	destroy(s);
 	destroy(m);
 }

@@ -179,6 +179,47 @@ static unsigned bindings_of(const char *aor)
 	return n;
 }
 
+/*
+ * A rival writer for the copy-on-write retry tests. The unit binary is
+ * linked with -Wl,--wrap=bind_publish (tests/meson.build), so the
+ * registrar's publish comes here first. While `rival_wins` is positive, a
+ * "second worker" publishes its own change of the same AOR just before
+ * the registrar's publish: one binding of another phone, replacing whatever
+ * is current. The registrar's publish then genuinely loses (TDM_ERACE) and
+ * it has to start over from the rival's record. Other callers (the tables'
+ * own tests) pass straight through.
+ */
+int __real_bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec);
+int __wrap_bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec);
+
+static unsigned rival_wins;    /* rival publishes still to make */
+static unsigned rival_made;    /* rival publishes made */
+
+int __wrap_bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec)
+{
+	if (rival_wins && rec) {
+		tstr aor = aor_rec_key(rec);
+		const struct aor_rec *cur = bind_lookup(t, aor, rec->hash);
+		struct binding_src b = {
+			.uri = TSTR_LIT("sip:rival@192.0.2.77"),
+			.call_id = TSTR_LIT("rival-call"),
+			.expires_ms = w->now_ms + 600 * 1000,
+			.registered_ms = w->now_ms,
+			.cseq = ++rival_made,
+			.reg_id = BINDING_REG_ID_NONE,
+			.q = BINDING_Q_NONE,
+			.source = src,
+		};
+		int err = 0;
+		struct aor_rec *mine = aor_rec_build(pool, aor, rec->hash, &b, 1, &err);
+
+		cr_assert_not_null(mine, "rival record: %d", err);
+		cr_assert_eq(__real_bind_publish(t, cur, mine), 0, "the rival publishes first");
+		rival_wins--;
+	}
+	return __real_bind_publish(t, old, rec);
+}
+
 /* ---- §10.3 step 8 and the basics ---- */
 
 Test(registrar, register_creates_binding_and_200_lists_it_with_date_and_to_tag)
@@ -400,6 +441,46 @@ Test(registrar, to_that_is_not_sip_is_400)
 	cr_assert_eq(code_of(r), 400);
 }
 
+/* A status line with its reason phrase, e.g. "404 Domain Not Served". */
+static void assert_status(const char *resp, const char *code_and_reason)
+{
+	char line[128];
+
+	snprintf(line, sizeof(line), "SIP/2.0 %s\r\n", code_and_reason);
+	cr_assert_not_null(resp, "expected a response");
+	cr_assert_eq(strncmp(resp, line, strlen(line)), 0, "expected \"%s\", got: %.60s",
+		     code_and_reason, resp);
+}
+
+Test(registrar, to_in_a_domain_not_served_is_404_even_when_the_request_uri_is_ours)
+{
+	/* §10.3 step 5: the To host must be a domain this node serves, even
+	 * when the Request-URI (step 1) is. */
+	REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	const char *r = send_msg("REGISTER sip:example.com SIP/2.0\n"
+				 "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-1\n"
+				 "To: <sip:alice@other.org>\nFrom: <sip:alice@other.org>;tag=1\n"
+				 "Call-ID: d1\nCSeq: 1 REGISTER\nContact: <sip:b@192.0.2.10>\n\n");
+	assert_status(r, "404 Domain Not Served");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_domain_refused), 1);
+	cr_assert_eq(bindings_of("sip:alice@other.org"), 0, "nothing is stored for other.org");
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 1,
+		     "the AOR of the same user in our domain is untouched");
+}
+
+Test(registrar, to_without_a_user_part_is_404_and_stores_nothing)
+{
+	/* A domain alone is not an address-of-record. */
+	const char *r = send_msg("REGISTER sip:example.com SIP/2.0\n"
+				 "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-1\n"
+				 "To: <sip:example.com>\nFrom: <sip:alice@example.com>;tag=1\n"
+				 "Call-ID: d1\nCSeq: 1 REGISTER\nContact: <sip:a@192.0.2.10>\n\n");
+	assert_status(r, "404 Not Found");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_bad_aor), 1);
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_bindings_added), 0);
+	cr_assert_eq(bindings_of("sip:example.com"), 0);
+}
+
 Test(registrar, unsupported_require_is_420_listing_the_tags)
 {
 	const char *r = REGISTER("alice", "c1@host", 1,
@@ -449,6 +530,59 @@ Test(registrar, per_user_contact_limit_overrides_node_limit)
 	cr_assert_eq(code_of(REGISTER("carol", "c1@host", 2, "Contact: <sip:b@192.0.2.10>\n")), 403);
 }
 
+Test(registrar, one_register_with_more_contacts_than_max_contacts_is_403_and_stores_none)
+{
+	/* max_contacts is 3: four new contacts in one request are refused as a
+	 * whole (§10.3 step 7: all or nothing), not cut down to three. */
+	REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	const char *r = REGISTER("alice", "c1@host", 2,
+				 "Contact: <sip:b@192.0.2.10>, <sip:c@192.0.2.10>, "
+				 "<sip:d@192.0.2.10>, <sip:e@192.0.2.10>\n");
+	assert_status(r, "403 Too Many Contacts");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_too_many_contacts), 1);
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 1, "the stored binding survives alone");
+	r = REGISTER("bob", "c2@host", 1,
+		     "Contact: <sip:a@192.0.2.11>, <sip:b@192.0.2.11>, <sip:c@192.0.2.11>, "
+		     "<sip:d@192.0.2.11>\n");
+	assert_status(r, "403 Too Many Contacts");
+	cr_assert_eq(bindings_of("sip:bob@example.com"), 0, "a first REGISTER stores none either");
+}
+
+Test(registrar, register_with_more_contacts_than_one_request_may_carry_is_403)
+{
+	/* Beyond SIP_MAX_CONTACTS the parser stops; with no per-AOR limit the
+	 * answer is still 403, and nothing is stored. */
+	char contacts[4096], *p = contacts;
+
+	settings->max_contacts = 0;
+	p += sprintf(p, "Contact: ");
+	for (int i = 0; i <= SIP_MAX_CONTACTS; i++)
+		p += sprintf(p, "%s<sip:c%d@192.0.2.10>", i ? ", " : "", i);
+	const char *r = send_msg("REGISTER sip:example.com SIP/2.0\n"
+				 "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-1\n"
+				 "To: <sip:alice@example.com>\nFrom: <sip:alice@example.com>;tag=1\n"
+				 "Call-ID: c1@host\nCSeq: 1 REGISTER\n%s\n\n", contacts);
+	assert_status(r, "403 Too Many Contacts");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_too_many_contacts), 1);
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 0);
+}
+
+Test(registrar, malformed_contact_uri_is_400_and_changes_nothing)
+{
+	/* The Contact field parses (a name-addr in angle brackets) but its URI
+	 * does not: no host after the '@'. The other contact of the same
+	 * request is not stored either. */
+	REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	const char *r = REGISTER("alice", "c1@host", 2,
+				 "Contact: <sip:b@192.0.2.10>, <sip:bad@>\n");
+	assert_status(r, "400 Malformed Contact URI");
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_rx_malformed), 1);
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 1);
+	r = REGISTER("alice", "c1@host", 3, "");
+	cr_assert(strstr(r, "<sip:a@192.0.2.10>"), "%s", r);
+	cr_assert_null(strstr(r, "<sip:b@192.0.2.10>"), "%s", r);
+}
+
 Test(registrar, instance_id_identifies_the_binding_across_uri_changes)
 {
 	REGISTER("alice", "c1@host", 1,
@@ -462,6 +596,40 @@ Test(registrar, instance_id_identifies_the_binding_across_uri_changes)
 	r = REGISTER("alice", "c2@host", 2,
 		     "Contact: <sip:a@192.0.2.10:7000>;+sip.instance=\"<urn:uuid:1>\";reg-id=2\n");
 	cr_assert_eq(count_of(r, "Contact:"), 2, "another reg-id is another flow: %s", r);
+}
+
+/* ---- concurrent writers of one AOR (copy-on-write, §10.3 step 7) ---- */
+
+Test(registrar, register_that_loses_a_race_is_rebuilt_from_the_winners_record)
+{
+	rival_wins = 1;
+	const char *r = REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	cr_assert_eq(code_of(r), 200, "%s", r);
+	cr_assert_eq(rival_made, 1);
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_races), 1, "one retry");
+	/* No lost update: the rival's binding and ours are both stored and
+	 * both listed. */
+	cr_assert(strstr(r, "<sip:rival@192.0.2.77>"), "%s", r);
+	cr_assert(strstr(r, "<sip:a@192.0.2.10>"), "%s", r);
+	cr_assert_eq(bindings_of("sip:alice@example.com"), 2);
+}
+
+Test(registrar, register_that_keeps_losing_races_gets_500_busy_retry_after_16_attempts)
+{
+	rival_wins = 1000;
+	const char *r = REGISTER("alice", "c1@host", 1, "Contact: <sip:a@192.0.2.10>\n");
+	assert_status(r, "500 Busy, Retry");
+	cr_assert(strstr(r, "\r\nRetry-After: 1\r\n"), "%s", r);
+	/* REG_MAX_ATTEMPTS in registrar.c: bounded work per request. */
+	cr_assert_eq(rival_made, 16, "the registrar gave up after 16 attempts, not %u",
+		     rival_made);
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_races), 16);
+	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_bindings_added), 0);
+	const struct aor_rec *rec = bind_lookup(shared.bindings, TSTR_LIT("sip:alice@example.com"),
+		bind_hash(shared.bindings, TSTR_LIT("sip:alice@example.com")));
+	cr_assert_not_null(rec);
+	cr_assert_eq(rec->nbind, 1, "only the rival's binding is stored");
+	cr_assert(tstr_eq(binding_uri(rec, &rec->b[0]), TSTR_LIT("sip:rival@192.0.2.77")));
 }
 
 /* ---- digest ---- */

@@ -178,7 +178,7 @@ Test(role, boot_master_down_takes_over_exactly_at_failover_timeout)
 Test(role, standby_heard_event_pushes_failover_deadline)
 {
 	static const enum role_event_type heard[] = {
-		ROLE_EV_LINK_UP, ROLE_EV_LOGGED_IN, ROLE_EV_LOGIN_REFUSED, ROLE_EV_HEARTBEAT,
+		ROLE_EV_LOGGED_IN, ROLE_EV_LOGIN_REFUSED, ROLE_EV_HEARTBEAT,
 	};
 
 	for (unsigned i = 0; i < sizeof(heard) / sizeof(heard[0]); i++) {
@@ -195,6 +195,81 @@ Test(role, standby_heard_event_pushes_failover_deadline)
 		ev(&st, ROLE_EV_TIMER, 2000 + T);
 		cr_assert_eq(role_current(&st), ROLE_ACTIVE, "%s", role_event_name(heard[i]));
 	}
+}
+
+Test(role, standby_link_up_is_not_heard)
+{
+	struct role_state st;
+	struct role_view v;
+
+	/* A hung master (SIGSTOP): its kernel completes our TCP handshakes,
+	 * its code never answers. The connections are shown, not counted. */
+	init_standby(&st, T, H, 0, 0);
+	login(&st, 100, 0);
+	ev_hb(&st, 500, ROLE_ACTIVE, 0);
+	ev_reason(&st, ROLE_EV_LINK_LOST, 1500, 0, "nothing received for loss_timeout");
+	ev(&st, ROLE_EV_LINK_UP, 1600);
+	cr_assert_eq(st.link, ROLE_LINK_CONNECTED);
+	cr_assert(log_has("connected to the master"));
+	cr_assert_eq(role_next_deadline(&st), 500 + T, "a connection is not proof of life");
+	role_describe(&st, 2000, &v);
+	cr_assert_eq(v.link, ROLE_LINK_CONNECTED);
+	cr_assert_eq(v.silent_ms, 1500);
+	cr_assert_eq(v.timer_left_ms, 500 + T - 2000);
+	ev(&st, ROLE_EV_LINK_UP, 500 + T - 1);
+	cr_assert_eq(role_current(&st), ROLE_STANDBY);
+	ev(&st, ROLE_EV_TIMER, 500 + T);
+	cr_assert_eq(role_current(&st), ROLE_ACTIVE);
+	cr_assert(log_has("nothing heard from the master for 3000ms (failover_timeout 3000ms, "
+			  "link connected)"));
+
+	/* at boot, too: connected but never answered is "not heard" */
+	init_standby(&st, T, H, 0, 0);
+	ev(&st, ROLE_EV_LINK_UP, 10);
+	role_describe(&st, 20, &v);
+	cr_assert(!v.peer_heard);
+	cr_assert_eq(v.link, ROLE_LINK_CONNECTED);
+	ev(&st, ROLE_EV_TIMER, T);
+	cr_assert_eq(role_current(&st), ROLE_ACTIVE);
+	cr_assert(log_has("master not heard since start"));
+}
+
+Test(role, standby_failed_connections_logged_once_until_login)
+{
+	struct role_state st;
+
+	init_standby(&st, T, H, 0, 0);
+	ev(&st, ROLE_EV_LINK_UP, 10);
+	cr_assert(log_has("connected to the master"));
+	ev_reason(&st, ROLE_EV_LINK_LOST, 5010, 0, "TLS and login not completed");
+	cr_assert(log_has("link to the master lost: TLS and login not completed"));
+	cr_assert_eq(st.link, ROLE_LINK_DOWN);
+	/* the next attempts fail the same way: shown, not logged */
+	for (uint64_t t = 6000; t < 60000; t += 6000) {
+		ev(&st, ROLE_EV_LINK_UP, t);
+		cr_assert_eq(st.link, ROLE_LINK_CONNECTED);
+		cr_assert(!log_has("connected"), "at %llu", (unsigned long long)t);
+		ev_reason(&st, ROLE_EV_LINK_LOST, t + 5000, 0, "TLS and login not completed");
+		cr_assert(!log_has("lost"), "at %llu", (unsigned long long)t);
+		cr_assert_eq(st.link, ROLE_LINK_DOWN);
+	}
+	/* a refusal quiets them too */
+	login(&st, 61000, 1);
+	ev_reason(&st, ROLE_EV_LINK_LOST, 62000, 0, "connection reset");
+	cr_assert(log_has("link to the master lost: connection reset"));
+	ev(&st, ROLE_EV_LINK_UP, 62100);
+	cr_assert(log_has("connected to the master"));
+	ev_reason(&st, ROLE_EV_LOGIN_REFUSED, 62101, 1, "wrong password");
+	ev(&st, ROLE_EV_LINK_UP, 63100);
+	cr_assert_eq(nacts, 0);
+	ev_reason(&st, ROLE_EV_LOGIN_REFUSED, 63101, 1, "wrong password");
+	cr_assert_eq(nacts, 0);
+	/* after a login, the next connection is news again */
+	ev(&st, ROLE_EV_LINK_UP, 64100);
+	ev_epoch(&st, ROLE_EV_LOGGED_IN, 64101, 1);
+	ev_reason(&st, ROLE_EV_LINK_LOST, 65000, 0, "closed");
+	ev(&st, ROLE_EV_LINK_UP, 65100);
+	cr_assert(log_has("connected to the master"));
 }
 
 Test(role, standby_link_lost_keeps_deadline_from_last_heard)
@@ -362,9 +437,13 @@ Test(role, standby_flapping_link_never_switches)
 	init_standby(&st, T, H, 0, 3);
 	login(&st, 0, 3);
 	for (int i = 0; i < 5000; i++) {
-		/* down for up to T - 1 ms, then back */
-		ev_reason(&st, ROLE_EV_LINK_LOST, now + 1, 0, "connection reset");
-		now += 1 + (uint64_t)(i % (int)T);
+		/* down for up to T - 1 ms, then back: connected only (not a
+		 * word from the master), or logged in; every event within T
+		 * of the last word */
+		if (now + 1 - st.last_heard_ms < T)
+			now++;
+		ev_reason(&st, ROLE_EV_LINK_LOST, now, 0, "connection reset");
+		now += (uint64_t)(i % (int)T);
 		if (now - st.last_heard_ms >= T)
 			now = st.last_heard_ms + T - 1;
 		if (i % 2)
@@ -746,6 +825,24 @@ Test(role, master_tracks_standby_link)
 	cr_assert(log_has("link to the standby lost: heartbeats missed"));
 }
 
+Test(role, master_connection_next_to_logged_in_standby_keeps_it)
+{
+	struct role_state st;
+	struct role_view v;
+
+	init_master(&st, 0, 0);
+	ev(&st, ROLE_EV_LINK_UP, 10);
+	cr_assert(!st.heard, "a connection is not proof of life");
+	login(&st, 20, 0);
+	/* a second standby (or a port scanner) connects */
+	ev(&st, ROLE_EV_LINK_UP, 30);
+	cr_assert_eq(nacts, 0);
+	role_describe(&st, 40, &v);
+	cr_assert_eq(v.link, ROLE_LINK_LOGGED_IN);
+	cr_assert_eq(v.link_since_ms, 20);
+	cr_assert_eq(v.silent_ms, 20);
+}
+
 Test(role, master_refusal_sets_config_error_login_clears)
 {
 	struct role_state st;
@@ -810,8 +907,8 @@ Test(role, clock_same_time_twice_is_harmless)
 	init_standby(&st, T, H, 500, 0);
 	ev(&st, ROLE_EV_TIMER, 500);
 	cr_assert_eq(nacts, 0);
-	ev(&st, ROLE_EV_LINK_UP, 600);
-	ev(&st, ROLE_EV_LINK_UP, 600);
+	ev_hb(&st, 600, ROLE_ACTIVE, 0);
+	ev_hb(&st, 600, ROLE_ACTIVE, 0);
 	cr_assert_eq(role_next_deadline(&st), 600 + T);
 	ev(&st, ROLE_EV_TIMER, 600 + T);
 	cr_assert_eq(count_kind(ROLE_ACT_SET_ROLE), 1);
@@ -1238,7 +1335,7 @@ static void check_step(struct role_state *st, struct model *m, const struct role
 	m->now = now;
 	switch (e->type) {
 	case ROLE_EV_LINK_UP:
-		m->last_heard = now;
+		/* not heard: a hung peer's kernel completes TCP handshakes */
 		m->logged_in = false;
 		break;
 	case ROLE_EV_LOGGED_IN:

@@ -60,12 +60,13 @@ bench: build
 
 # The libFuzzer targets (clang; tests/fuzz/README.md): build them, run every
 # seed and every input saved so far through them once, then fuzz for
-# FUZZ_TIME seconds. New inputs go to $(FUZZ_BUILD)/tests/fuzz/corpus-sip/.
+# FUZZ_TIME seconds each. New inputs go to $(FUZZ_BUILD)/tests/fuzz/corpus-*/.
 fuzz: setup
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
-	@ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_sip_parse
+	@ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_sip_parse tests/fuzz/fuzz_replication
 	@$(call meson_test,$(FUZZ_BUILD),--no-rebuild --print-errorlogs --suite fuzz)
 	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-sip-parse
+	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-replication
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

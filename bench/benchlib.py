@@ -58,6 +58,12 @@ def free_udp_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def free_tcp_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None

@@ -93,9 +93,9 @@ struct bind_table *bind_table_create(const struct bind_table_params *p)
 	else if (fill_random(t->key, sizeof(t->key)) < 0)
 		goto fail;
 	/* The initial buckets are allocated at once, and bind_sweep() never
-	 * sizes the table below them. */
-	t->ht = cds_lfht_new(buckets, buckets, 0,
-			     CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	 * sizes the table below them. No CDS_LFHT_AUTO_RESIZE: see
+	 * resize_if_needed(). */
+	t->ht = cds_lfht_new(buckets, buckets, 0, 0, NULL);
 	if (!t->ht)
 		goto fail;
 	t->min_buckets = buckets;
@@ -442,15 +442,20 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 }
 
 /*
- * Keep the bucket count near the record count. liburcu 0.13's automatic
- * resize can stall for good: __cds_lfht_resize_lazy_launch() queues the
- * resize work before it sets ht->resize_initiated, so when the worker
- * finishes first the flag stays set and no lazy resize is ever launched
- * again (seen here: 600 000 records left in 8 192 buckets, lookups at
- * 3-6 us). An explicit cds_lfht_resize() clears the flag. It must run
- * outside any read-side critical section (a shrink waits for a grace
- * period, and so may a resize in progress that holds the resize mutex),
- * so the caller goes offline around it.
+ * Keep the bucket count near the record count, explicitly: the control
+ * thread's sweep resizes once a second. liburcu 0.13's automatic resize is
+ * not used, for two reasons seen here:
+ *   - it can stall for good: __cds_lfht_resize_lazy_launch() queues the
+ *     resize work before it sets ht->resize_initiated, so when the worker
+ *     finishes first the flag stays set and no lazy resize is ever
+ *     launched again (600 000 records left in 8 192 buckets, lookups at
+ *     3-6 us);
+ *   - mixed with an explicit resize it deadlocks under QSBR: the lazy
+ *     resize worker registers as a reader (online) and then waits for the
+ *     resize mutex, which the explicit resize holds while it waits for a
+ *     grace period that needs that very reader to go quiescent.
+ * cds_lfht_resize() must run outside any read-side critical section (it
+ * waits for grace periods), so the caller goes offline around it.
  */
 static void resize_if_needed(struct bind_table *t, uint64_t records)
 {

@@ -121,10 +121,11 @@ struct users *users_create(void)
 		goto fail;
 	atomic_init(&u->count, 0);
 	u->target = USERS_BUCKETS;
-	u->by_name = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
-				  CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-	u->by_number = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0,
-				    CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	/* Sized explicitly by users_resize(); no CDS_LFHT_AUTO_RESIZE (see
+	 * resize_if_needed() in bindings.c: it stalls, and deadlocks mixed
+	 * with explicit resizes). */
+	u->by_name = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0, 0, NULL);
+	u->by_number = cds_lfht_new(USERS_BUCKETS, USERS_BUCKETS, 0, 0, NULL);
 	if (!u->by_name || !u->by_number) {
 		if (u->by_name)
 			cds_lfht_destroy(u->by_name, NULL);
@@ -312,11 +313,10 @@ static int put_locked(struct users *u, struct user *usr)
 }
 
 /*
- * Keep both indexes sized to the number of users. liburcu 0.13's automatic
- * resize can stall for good (see resize_if_needed() in bindings.c), and an
- * explicit cds_lfht_resize() both resizes and repairs it. It must run
- * outside a read-side critical section, so the writer goes offline around
- * it. Returns with the caller online again.
+ * Keep both indexes sized to the number of users (the only resizing they
+ * get: see resize_if_needed() in bindings.c). It must run outside a
+ * read-side critical section, so the writer goes offline around it.
+ * Returns with the caller online again.
  */
 static void users_resize(struct users *u)
 {

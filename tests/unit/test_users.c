@@ -15,6 +15,7 @@
 #include <urcu-qsbr.h>
 
 #include "err.h"
+#include "rcu.h"
 #include "rec_pool.h"
 #include "users.h"
 
@@ -355,4 +356,62 @@ Test(users, readers_see_whole_users_while_the_control_thread_writes, .timeout = 
 	cr_assert_gt(atomic_load(&ur.found), 0);
 	cr_assert_eq(users_count(ur.u), UR_USERS);
 	users_destroy(ur.u);
+}
+
+/*
+ * Whole tables built by writers of their own, as the job thread builds a
+ * replicated snapshot while the control thread updates the live table:
+ * every users_put() that grows the indexes resizes them. With liburcu's
+ * automatic resize also enabled this deadlocked (its worker, online,
+ * waited for the resize mutex an explicit resize held across a grace
+ * period); the timeout fails the test if it comes back.
+ */
+struct builder {
+	unsigned id;
+	unsigned n;
+	struct users *u;
+};
+
+static void *build_table(void *arg)
+{
+	struct builder *b = arg;
+
+	rcu_register_thread();
+	for (unsigned i = 0; i < b->n; i++) {
+		struct user *usr = users_alloc();
+
+		if (!usr)
+			break;
+		snprintf(usr->name, sizeof(usr->name), "t%uu%u", b->id, i);
+		snprintf(usr->number, sizeof(usr->number), "%u", 1000000 + i);
+		usr->enabled = true;
+		if (users_put(b->u, usr) != 0)
+			break;
+		tdm_rcu_quiescent_state();
+	}
+	tdm_rcu_unregister_thread();
+	return NULL;
+}
+
+Test(users, tables_built_in_one_go_by_several_writers_never_stall_on_a_resize,
+     .timeout = 60)
+{
+	struct builder b[4];
+	pthread_t th[4];
+
+	for (unsigned i = 0; i < 4; i++) {
+		b[i] = (struct builder){ .id = i, .n = 100000, .u = users_create() };
+		cr_assert_not_null(b[i].u);
+	}
+	tdm_rcu_thread_offline();
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, build_table, &b[i]), 0);
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	tdm_rcu_thread_online();
+	for (unsigned i = 0; i < 4; i++) {
+		cr_assert_eq(users_count(b[i].u), 100000);
+		cr_assert_not_null(find(b[i].u, "1099999"));
+		users_destroy(b[i].u);
+	}
 }

@@ -38,6 +38,8 @@
 #include "wbuf.h"
 
 #define SWEEP_INTERVAL_MS 1000
+/* Between sweeps, the bindings table grows as soon as the AORs outgrow it. */
+#define RESERVE_INTERVAL_MS 100
 /* `show registrations` without an AOR lists at most this many AORs; the
  * answer says how many there are in all. */
 #define SHOW_REGISTRATIONS_MAX 10000
@@ -54,6 +56,7 @@ struct node {
 	unsigned npools;
 	struct dp_worker *ctl;        /* the control thread's context and counters */
 	struct loop_timer sweep_timer;
+	struct loop_timer reserve_timer;
 	struct pair *pair;
 	struct objects *objects;
 	const struct dp_counters **ctr_blocks;
@@ -358,6 +361,14 @@ static void sweep(struct loop *l, void *arg)
 		log_debug("sweep", "%" PRIu64 " bindings expired, %" PRIu64 " AORs removed "
 			  "in %" PRIu64 " us", removed, aors, n->last_sweep_us);
 	loop_timer_start(l, &n->sweep_timer, SWEEP_INTERVAL_MS, sweep, n);
+}
+
+static void reserve(struct loop *l, void *arg)
+{
+	struct node *n = arg;
+
+	bind_reserve(n->shared.bindings, dp_aors_registered(&n->shared));
+	loop_timer_start(l, &n->reserve_timer, RESERVE_INTERVAL_MS, reserve, n);
 }
 
 static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
@@ -999,6 +1010,7 @@ int node_run(struct node *n)
 		return rc;
 	}
 	loop_timer_start(n->loop, &n->sweep_timer, SWEEP_INTERVAL_MS, sweep, n);
+	loop_timer_start(n->loop, &n->reserve_timer, RESERVE_INTERVAL_MS, reserve, n);
 
 	for (unsigned i = 0; i < n->cfg.sip.nlisten; i++) {
 		char a[TDM_ADDR_STRLEN];

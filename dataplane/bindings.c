@@ -472,6 +472,17 @@ static void resize_if_needed(struct bind_table *t, uint64_t records)
 	rcu_thread_online();
 }
 
+unsigned long bind_buckets(struct bind_table *t)
+{
+	return atomic_load(&t->target);
+}
+
+void bind_reserve(struct bind_table *t, uint64_t records)
+{
+	if (round_pow2((unsigned long)records) > atomic_load(&t->target))
+		resize_if_needed(t, records);
+}
+
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed)
 {

@@ -180,10 +180,21 @@ uint64_t bind_count(struct bind_table *t);
  * At the end, when the number of records has outgrown the bucket count (or
  * fallen below a quarter of it), the sweep resizes the table; it goes
  * offline meanwhile (a quiescent state), so the caller must hold no
- * pointer into any RCU table across bind_sweep(). This also repairs
- * liburcu 0.13's automatic resize, which can stall (see bindings.c).
+ * pointer into any RCU table across bind_sweep(). The table is only ever
+ * resized explicitly (see bindings.c).
  */
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed);
+
+/*
+ * Control thread, between sweeps: grow the table now when `records` (the
+ * AORs counted by the workers) has outgrown its buckets, so a burst of new
+ * registrations does not lengthen the chains until the next sweep. Only
+ * grows; same offline note as bind_sweep().
+ */
+void bind_reserve(struct bind_table *t, uint64_t records);
+
+/* The bucket count the table was last sized to. */
+unsigned long bind_buckets(struct bind_table *t);
 
 #endif

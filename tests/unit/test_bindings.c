@@ -499,6 +499,24 @@ Test(bindings, sweep_removes_only_expired_bindings_and_deletes_empty_records)
 	rec_pool_destroy(p);
 }
 
+Test(bindings, reserve_grows_the_table_between_sweeps_and_never_shrinks_it)
+{
+	struct bind_table *t = table_with_key(key_a);   /* 16 buckets */
+	struct rec_pool *p = rec_pool_create("t");
+
+	cr_assert_eq(bind_buckets(t), 16);
+	cr_assert_eq(bind_publish(t, NULL, build1(t, p, "sip:a@example.com", "sip:u@192.0.2.1",
+						  1, 1000)), 0);
+	bind_reserve(t, 1000);
+	cr_assert_eq(bind_buckets(t), 1024);
+	cr_assert(rcu_read_ongoing(), "online again after the resize");
+	bind_reserve(t, 10);
+	cr_assert_eq(bind_buckets(t), 1024, "reserve never shrinks");
+	cr_assert_not_null(lookup(t, "sip:a@example.com"));
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
 Test(bindings, sweep_resizes_the_table_and_keeps_every_record)
 {
 	struct bind_table *t = table_with_key(key_a);   /* 16 buckets */

@@ -23,6 +23,7 @@ from test_pair import FAILOVER, HEARTBEAT, PASSWORD, Pair, register, wait_for
 # The replication test's population (the figure); a sanitizer run
 # may lower it through the environment.
 BIG = int(os.environ.get("TANDEM_TEST_BIG_USERS", "100000"))
+STORE_JOURNAL_MAX = 100000  # store/store.h: a gap longer than this needs a snapshot
 
 
 def tandemctl(node, *words, check=False):
@@ -286,7 +287,7 @@ class Replication(Pair):
         self.standby.stop()
         # More new users than the journal holds: the standby needs a snapshot.
         path = os.path.join(self.master.dir, "many.csv")
-        n = max(BIG + 50000, 150000)
+        n = BIG + STORE_JOURNAL_MAX
         write_users(path, [("m%d" % i, "pw", 3000000 + i) for i in range(n)])
         tandemctl(self.master, "user", "import", path, check=True)
         self.standby.start()

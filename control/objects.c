@@ -50,6 +50,7 @@ struct import {
 	struct users *table;            /* the new table, built after the commit */
 	unsigned realm_mismatch;
 	uint64_t started_ms, ended_ms;
+	bool committed;                 /* the store has the import */
 	int rc;
 	char err[USERS_FILE_ERR_MAX + 64];
 };
@@ -548,13 +549,15 @@ static int import_work(void *arg)
 		snprintf(imp->err, sizeof(imp->err), "cannot commit: %s", tdm_strerror((int)rev));
 		return (int)rev;
 	}
+	imp->committed = true;
 	if (!imp->changed)
 		return 0;
 	rc = build_table(o->store, imp->realm, &imp->table, &imp->realm_mismatch);
 	if (rc < 0)
-		snprintf(imp->err, sizeof(imp->err), "imported, but the users table could not be "
-			 "rebuilt (%s): restart the node", tdm_strerror(rc));
-	return rc;
+		snprintf(imp->err, sizeof(imp->err), "stored, but the users table could not be "
+			 "rebuilt (%s): the registrar uses the old users until the node restarts",
+			 tdm_strerror(rc));
+	return 0;
 }
 
 static void import_done(void *arg, int rc)
@@ -572,6 +575,8 @@ static void import_done(void *arg, int rc)
 		return;
 	}
 	imp->state = IMPORT_DONE;
+	if (imp->changed && !imp->table)
+		log_err("objects", "import of %s: %s", imp->path, imp->err);
 	if (imp->table) {
 		swap_table(o, imp->table, imp->realm_mismatch);
 		imp->table = NULL;
@@ -983,7 +988,8 @@ static void cmd_user_add(void *ctx, int argc, char **argv, struct out *out)
 		return;
 	if (!copy_field(obj.u.user.name, sizeof(obj.u.user.name), argv[0], "name", out))
 		return;
-	if (store_find_user(o->store, argv[0], &existing) == 0) {
+	if (store_find_user(o->store, argv[0], &existing) == 0 &&
+	    strcmp(existing.name, argv[0]) == 0) {
 		o->refused++;
 		out_error(out, "user '%s' exists (user set changes it)", argv[0]);
 		return;

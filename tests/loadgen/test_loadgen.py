@@ -88,8 +88,10 @@ class Counting(LoadgenTest):
 
     def test_each_dropped_datagram_is_recovered_by_exactly_one_retransmission(self):
         s = self.server(fakesip.drop_every_nth_datagram(10))
-        r = run_json(s, "-a", 100, "-n", 1000, "-w", 10, "--t1", "500ms", "--timeout", "5s")
-        self.assertEqual(self.ctr(r, "ops_ok"), 1000)
+        # A generous timeout: on a loaded machine the fake server (Python)
+        # can fall seconds behind, and a late answer is no lost one.
+        r = run_json(s, "-a", 100, "-n", 1000, "-w", 10, "--t1", "500ms", "--timeout", "20s")
+        self.assertEqual(self.ctr(r, "ops_ok"), 1000, r["counters"])
         self.assertEqual(self.ctr(r, "ops_timeout"), 0)
         self.assertGreaterEqual(s.dropped, 100)
         self.assertEqual(self.ctr(r, "retransmissions"), s.dropped)

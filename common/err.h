@@ -10,6 +10,8 @@
 #ifndef TANDEM_ERR_H
 #define TANDEM_ERR_H
 
+#include <stddef.h>
+
 #define TDM_ERR_BASE (-10000)
 
 /* Append only: the numbers are stable. */
@@ -36,5 +38,11 @@ enum tdm_err {
 
 /* Text for a negative error code (ours or -errno). Never NULL. */
 const char *tdm_strerror(int err);
+
+/* Format a message into the caller's error buffer (err, cap bytes); a
+ * NULL err or a cap of 0 writes nothing. For functions that report a
+ * reason to their caller: `char *err, size_t errcap` parameters. */
+void tdm_errf(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

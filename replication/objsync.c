@@ -93,20 +93,6 @@ const char *objsync_state_name(enum objsync_state s)
 /* ---------------------------------------------------------------- */
 /* Codec */
 
-static void errf(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
-
 int objsync_encode_sync_request(uint8_t *buf, size_t cap, const uint8_t id[STORE_ID_LEN],
 				uint64_t revision)
 {
@@ -170,12 +156,12 @@ static int decode_obj(struct frd *r, const char *msg, uint32_t i, struct store_o
 	char why[STORE_ERR_MAX];
 
 	if (!frd_blob(r, STORE_OBJ_MAX, &p, &len, &too_long)) {
-		errf(err, errcap, "%s: object %u: %s", msg, i,
+		tdm_errf(err, errcap, "%s: object %u: %s", msg, i,
 		     too_long ? "longer than 1024 bytes" : "truncated");
 		return TDM_EMALFORMED;
 	}
 	if (store_obj_decode(p, len, obj, why, sizeof(why)) < 0) {
-		errf(err, errcap, "%s: object %u: %s", msg, i, why);
+		tdm_errf(err, errcap, "%s: object %u: %s", msg, i, why);
 		return TDM_EMALFORMED;
 	}
 	return 0;
@@ -210,14 +196,14 @@ int objsync_decode(uint8_t type, const uint8_t *p, uint32_t len, struct objsync_
 	case OBJSYNC_ACK:
 		ok = frd_u8(&r, &m->ack_kind) && frd_u64(&r, &m->revision);
 		if (ok && m->ack_kind != OBJSYNC_ACK_CHUNK && m->ack_kind != OBJSYNC_ACK_REVISION) {
-			errf(err, errcap, "ACK: unknown kind %u", m->ack_kind);
+			tdm_errf(err, errcap, "ACK: unknown kind %u", m->ack_kind);
 			return TDM_EMALFORMED;
 		}
 		break;
 	case OBJSYNC_SYNC_DELTA:
 		ok = frd_u64(&r, &m->revision) && frd_u64(&r, &m->to);
 		if (ok && m->to < m->revision) {
-			errf(err, errcap, "SYNC_DELTA: to %" PRIu64 " is below from %" PRIu64,
+			tdm_errf(err, errcap, "SYNC_DELTA: to %" PRIu64 " is below from %" PRIu64,
 			     m->to, m->revision);
 			return TDM_EMALFORMED;
 		}
@@ -227,11 +213,11 @@ int objsync_decode(uint8_t type, const uint8_t *p, uint32_t len, struct objsync_
 		if (!ok)
 			break;
 		if (m->seq == 0) {
-			errf(err, errcap, "SNAPSHOT_CHUNK: sequence number 0");
+			tdm_errf(err, errcap, "SNAPSHOT_CHUNK: sequence number 0");
 			return TDM_EMALFORMED;
 		}
 		if (m->n > OBJSYNC_MAX_PER_FRAME) {
-			errf(err, errcap, "SNAPSHOT_CHUNK: %u objects, at most %u", m->n,
+			tdm_errf(err, errcap, "SNAPSHOT_CHUNK: %u objects, at most %u", m->n,
 			     OBJSYNC_MAX_PER_FRAME);
 			return TDM_EMALFORMED;
 		}
@@ -239,7 +225,7 @@ int objsync_decode(uint8_t type, const uint8_t *p, uint32_t len, struct objsync_
 			if (decode_obj(&r, name, i, &objs[i], err, errcap) < 0)
 				return TDM_EMALFORMED;
 			if (objs[i].deleted) {
-				errf(err, errcap, "SNAPSHOT_CHUNK: object %u is a deletion", i);
+				tdm_errf(err, errcap, "SNAPSHOT_CHUNK: object %u is a deletion", i);
 				return TDM_EMALFORMED;
 			}
 		}
@@ -249,16 +235,16 @@ int objsync_decode(uint8_t type, const uint8_t *p, uint32_t len, struct objsync_
 		if (!ok)
 			break;
 		if (m->n == 0 || m->n > OBJSYNC_MAX_PER_FRAME) {
-			errf(err, errcap, "CHANGES: %u changes, 1 to %u", m->n, OBJSYNC_MAX_PER_FRAME);
+			tdm_errf(err, errcap, "CHANGES: %u changes, 1 to %u", m->n, OBJSYNC_MAX_PER_FRAME);
 			return TDM_EMALFORMED;
 		}
 		for (uint32_t i = 0; i < m->n; i++) {
 			if (!frd_u64(&r, &revs[i])) {
-				errf(err, errcap, "CHANGES: change %u: truncated revision", i);
+				tdm_errf(err, errcap, "CHANGES: change %u: truncated revision", i);
 				return TDM_EMALFORMED;
 			}
 			if (revs[i] == 0 || (i && revs[i] <= revs[i - 1])) {
-				errf(err, errcap, "CHANGES: change %u: revision %" PRIu64
+				tdm_errf(err, errcap, "CHANGES: change %u: revision %" PRIu64
 				     " not above the one before", i, revs[i]);
 				return TDM_EMALFORMED;
 			}
@@ -267,15 +253,15 @@ int objsync_decode(uint8_t type, const uint8_t *p, uint32_t len, struct objsync_
 		}
 		break;
 	default:
-		errf(err, errcap, "unknown replication message 0x%02x", type);
+		tdm_errf(err, errcap, "unknown replication message 0x%02x", type);
 		return TDM_EMALFORMED;
 	}
 	if (!ok) {
-		errf(err, errcap, "%s: truncated", name);
+		tdm_errf(err, errcap, "%s: truncated", name);
 		return TDM_EMALFORMED;
 	}
 	if (frd_left(&r)) {
-		errf(err, errcap, "%s: %zu bytes after the last field", name, frd_left(&r));
+		tdm_errf(err, errcap, "%s: %zu bytes after the last field", name, frd_left(&r));
 		return TDM_EMALFORMED;
 	}
 	return 0;

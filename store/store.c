@@ -275,20 +275,6 @@ int store_obj_encode(const struct store_obj *o, uint8_t *buf, size_t cap)
 	return (int)fwr_len(&w);
 }
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
-}
-
 /* A str field into a fixed array: at most cap - 1 bytes, no NUL inside. */
 static bool get_str(struct frd *r, char *out, size_t cap, const char *what,
 		    char *err, size_t errcap)
@@ -297,11 +283,11 @@ static bool get_str(struct frd *r, char *out, size_t cap, const char *what,
 	tstr v;
 
 	if (!frd_str(r, (uint16_t)(cap - 1), &v, &too_long)) {
-		set_err(err, errcap, "%s: %s", what, too_long ? "too long" : "truncated");
+		tdm_errf(err, errcap, "%s: %s", what, too_long ? "too long" : "truncated");
 		return false;
 	}
 	if (memchr(v.s, '\0', v.len)) {
-		set_err(err, errcap, "%s: holds a NUL byte", what);
+		tdm_errf(err, errcap, "%s: holds a NUL byte", what);
 		return false;
 	}
 	memcpy(out, v.s, v.len);
@@ -320,15 +306,15 @@ int store_obj_decode(const uint8_t *buf, size_t len, struct store_obj *o,
 	memset(o, 0, sizeof(*o));
 	frd_init(&r, buf, len);
 	if (!frd_u8(&r, &kind) || !frd_u8(&r, &flags)) {
-		set_err(err, errcap, "object: truncated header");
+		tdm_errf(err, errcap, "object: truncated header");
 		return TDM_EMALFORMED;
 	}
 	if (kind < STORE_USER || kind > STORE_KIND_MAX) {
-		set_err(err, errcap, "object: unknown kind %u", kind);
+		tdm_errf(err, errcap, "object: unknown kind %u", kind);
 		return TDM_EMALFORMED;
 	}
 	if (flags & ~OBJ_FLAG_DELETED) {
-		set_err(err, errcap, "object: reserved flags 0x%02x", flags);
+		tdm_errf(err, errcap, "object: reserved flags 0x%02x", flags);
 		return TDM_EMALFORMED;
 	}
 	o->kind = (enum store_kind)kind;
@@ -347,23 +333,23 @@ int store_obj_decode(const uint8_t *buf, size_t len, struct store_obj *o,
 		    !get_str(&r, u->realm, sizeof(u->realm), "user realm", err, errcap))
 			return TDM_EMALFORMED;
 		if (!frd_u8(&r, &uf) || !frd_u32(&r, &u->max_contacts)) {
-			set_err(err, errcap, "user '%s': truncated", u->name);
+			tdm_errf(err, errcap, "user '%s': truncated", u->name);
 			return TDM_EMALFORMED;
 		}
 		if (uf & ~(USER_FLAG_PASSWORD | USER_FLAG_ENABLED)) {
-			set_err(err, errcap, "user '%s': reserved flags 0x%02x", u->name, uf);
+			tdm_errf(err, errcap, "user '%s': reserved flags 0x%02x", u->name, uf);
 			return TDM_EMALFORMED;
 		}
 		u->has_password = uf & USER_FLAG_PASSWORD;
 		u->enabled = uf & USER_FLAG_ENABLED;
 		if (u->has_password) {
 			if (!frd_bytes(&r, sizeof(u->ha1_md5), &p)) {
-				set_err(err, errcap, "user '%s': truncated HA1", u->name);
+				tdm_errf(err, errcap, "user '%s': truncated HA1", u->name);
 				return TDM_EMALFORMED;
 			}
 			memcpy(u->ha1_md5, p, sizeof(u->ha1_md5));
 			if (!frd_bytes(&r, sizeof(u->ha1_sha256), &p)) {
-				set_err(err, errcap, "user '%s': truncated HA1", u->name);
+				tdm_errf(err, errcap, "user '%s': truncated HA1", u->name);
 				return TDM_EMALFORMED;
 			}
 			memcpy(u->ha1_sha256, p, sizeof(u->ha1_sha256));
@@ -374,7 +360,7 @@ int store_obj_decode(const uint8_t *buf, size_t len, struct store_obj *o,
 		uint8_t lk;
 
 		if (!frd_u8(&r, &lk) || (!o->deleted && !frd_u32(&r, &o->u.license.count))) {
-			set_err(err, errcap, "license: truncated");
+			tdm_errf(err, errcap, "license: truncated");
 			return TDM_EMALFORMED;
 		}
 		o->u.license.kind = (enum store_license)lk;
@@ -390,13 +376,13 @@ int store_obj_decode(const uint8_t *buf, size_t len, struct store_obj *o,
 		break;
 	}
 	if (frd_left(&r)) {
-		set_err(err, errcap, "%s: %zu bytes after the last field",
+		tdm_errf(err, errcap, "%s: %zu bytes after the last field",
 			store_kind_name(o->kind), frd_left(&r));
 		return TDM_EMALFORMED;
 	}
 	bad = store_obj_valid(o);
 	if (bad) {
-		set_err(err, errcap, "%s: %s", store_kind_name(o->kind), bad);
+		tdm_errf(err, errcap, "%s: %s", store_kind_name(o->kind), bad);
 		return TDM_EMALFORMED;
 	}
 	return 0;
@@ -485,7 +471,7 @@ int store_open(const char *dir, size_t map_size, struct store **out, char *err, 
 	s->journal_max = STORE_JOURNAL_MAX;
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 		rc = -errno;
-		set_err(err, errcap, "%s: cannot create: %s", dir, strerror(errno));
+		tdm_errf(err, errcap, "%s: cannot create: %s", dir, strerror(errno));
 		free(s);
 		return rc;
 	}
@@ -537,7 +523,7 @@ int store_open(const char *dir, size_t map_size, struct store **out, char *err, 
 	return 0;
 
 lmdb_fail:
-	set_err(err, errcap, "%s: %s", dir, mdb_strerror(rc));
+	tdm_errf(err, errcap, "%s: %s", dir, mdb_strerror(rc));
 	if (txn)
 		mdb_txn_abort(txn);
 	if (s->env)

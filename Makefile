@@ -41,13 +41,11 @@ test-fast: build
 	@$(call meson_test,$(BUILD),--print-errorlogs --num-processes 2)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the unit and
-# integration suites (jemalloc is off in this build). LeakSanitizer skips
-# what tests/lsan-suppressions.txt names (Criterion's own runner).
+# integration suites (jemalloc is off in this build).
 test-asan: setup
 	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	@ninja -C build-asan
-	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan-suppressions.txt; \
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1; \
 		$(call meson_test,build-asan,--print-errorlogs --num-processes 2 --suite unit --suite integration)
 
 # ThreadSanitizer over the tests that run threads against each other.

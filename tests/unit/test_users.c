@@ -364,7 +364,7 @@ Test(users, readers_see_whole_users_while_the_control_thread_writes, .timeout = 
  * every users_put() that grows the indexes resizes them. With liburcu's
  * automatic resize also enabled this deadlocked (its worker, online,
  * waited for the resize mutex an explicit resize held across a grace
- * period); the timeout fails the test if it comes back.
+ * period); the suite's timeout (meson's) fails the test if it comes back.
  */
 struct builder {
 	unsigned id;
@@ -393,8 +393,7 @@ static void *build_table(void *arg)
 	return NULL;
 }
 
-Test(users, tables_built_in_one_go_by_several_writers_never_stall_on_a_resize,
-     .timeout = 60)
+Test(users, tables_built_in_one_go_by_several_writers_never_stall_on_a_resize)
 {
 	struct builder b[4];
 	pthread_t th[4];

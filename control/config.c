@@ -660,11 +660,13 @@ static int parse_workers(struct cfg_ctx *c, const struct cfg_key *k, const char 
 
 	if (strcmp(v, "auto") == 0) {
 		c->cfg->io.workers = default_workers();
+		c->cfg->io.workers_auto = true;
 		return 0;
 	}
 	if (count_value(c, k, v, len, &n) < 0)
 		return -1;
 	c->cfg->io.workers = (unsigned)n;
+	c->cfg->io.workers_auto = false;
 	return 0;
 }
 
@@ -1266,6 +1268,7 @@ void config_defaults(struct config *cfg)
 
 	cfg->io.mode = IO_SOCKET;
 	cfg->io.workers = default_workers();
+	cfg->io.workers_auto = true;
 }
 
 int config_load_text(const char *name, const char *base_dir, const char *text,

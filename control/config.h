@@ -92,6 +92,9 @@ struct config {
 	struct {
 		enum io_mode mode;              /* default: socket */
 		unsigned workers;               /* default: online CPUs - 1, at least 1 */
+		bool workers_auto;              /* "auto" (the default): with dpdk, one
+						 * per worker lcore of dpdk_args, known
+						 * once the EAL is up (io_prepare) */
 		unsigned cpus[CFG_MAX_CPUS];    /* worker i runs on cpus[i % ncpus] */
 		unsigned ncpus;                 /* 0: workers on CPUs 1..n, wrapping */
 		char dpdk_args[1024];

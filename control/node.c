@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -817,7 +818,7 @@ int node_create(const struct config *cfg, struct node **out)
 {
 	struct node *n;
 	struct dp_settings *settings = NULL;
-	char err[256];
+	char err[1024];
 	int rc;
 
 	*out = NULL;
@@ -831,6 +832,27 @@ int node_create(const struct config *cfg, struct node **out)
 
 	rcu_register_thread();
 	n->rcu_registered = true;
+
+	/* The I/O back end's process-wide part before any other thread
+	 * exists: with DPDK the EAL pins this thread to the main lcore, and
+	 * every thread started below inherits that CPU set, off the workers'
+	 * lcores. [io] workers = auto is resolved here (DPDK: the lcores). */
+	struct io_params prep = {
+		.backend = cfg->io.mode == IO_DPDK ? IO_BACKEND_DPDK : IO_BACKEND_SOCKET,
+		.workers = cfg->io.workers,
+		.workers_auto = cfg->io.workers_auto,
+		.dpdk_args = cfg->io.dpdk_args,
+	};
+	rc = io_prepare(&prep, err, sizeof(err));
+	if (rc < 0) {
+		log_err("node", "%s", err);
+		goto fail;
+	}
+	n->cfg.io.workers = (unsigned)rc;
+	/* liburcu's default call_rcu thread, made now by this thread rather
+	 * than by whichever thread first retires something (a worker: the
+	 * thread would inherit its CPU). */
+	pthread_setname_np(get_call_rcu_thread(get_default_call_rcu_data()), "tandem-rcu");
 
 	rc = mkdir_p(cfg->node.data_dir, 0750);
 	if (rc < 0) {
@@ -882,7 +904,7 @@ int node_create(const struct config *cfg, struct node **out)
 		goto fail;
 	}
 
-	n->npools = cfg->io.workers + 1;
+	n->npools = n->cfg.io.workers + 1;
 	n->pools = calloc(n->npools, sizeof(n->pools[0]));
 	if (!n->pools) {
 		rc = -ENOMEM;
@@ -905,7 +927,7 @@ int node_create(const struct config *cfg, struct node **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	dp_worker_init(n->ctl, cfg->io.workers, &n->shared, n->pools[n->npools - 1]);
+	dp_worker_init(n->ctl, n->cfg.io.workers, &n->shared, n->pools[n->npools - 1]);
 
 	rc = cli_register(n->cli, node_cmds, sizeof(node_cmds) / sizeof(node_cmds[0]), n);
 	if (rc < 0)
@@ -940,7 +962,7 @@ int node_create(const struct config *cfg, struct node **out)
 		.backend = cfg->io.mode == IO_DPDK ? IO_BACKEND_DPDK : IO_BACKEND_SOCKET,
 		.listen = cfg->sip.listen,
 		.nlisten = cfg->sip.nlisten,
-		.workers = cfg->io.workers,
+		.workers = n->cfg.io.workers,
 		.cpus = cfg->io.cpus,
 		.ncpus = cfg->io.ncpus,
 		.dpdk_args = cfg->io.dpdk_args,
@@ -1037,6 +1059,7 @@ void node_destroy(struct node *n)
 	/* Workers first: nobody touches the tables after this. */
 	io_destroy(n->io);
 	n->io = NULL;
+	io_unprepare();
 	stats_sock_close(n->stats);
 	pair_destroy(n->pair);
 	objects_destroy(n->objects);

@@ -23,6 +23,31 @@ struct io {
 #endif
 };
 
+int io_prepare(const struct io_params *p, char *err, size_t errcap)
+{
+#if HAVE_DPDK
+	if (p->backend == IO_BACKEND_DPDK)
+		return io_dpdk_prepare(p->dpdk_args ? p->dpdk_args : "", p->workers,
+				       p->workers_auto, err, errcap);
+#else
+	if (p->backend == IO_BACKEND_DPDK) {
+		snprintf(err, errcap, "[io] mode = dpdk: this build has no DPDK back end "
+			 "(rebuild with libdpdk-dev installed)");
+		return -ENOTSUP;
+	}
+#endif
+	(void)err;
+	(void)errcap;
+	return (int)p->workers;
+}
+
+void io_unprepare(void)
+{
+#if HAVE_DPDK
+	io_dpdk_eal_cleanup();
+#endif
+}
+
 int io_create(const struct io_params *p, struct io **out, char *err, size_t errcap)
 {
 	struct io *io;

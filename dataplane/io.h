@@ -14,6 +14,7 @@
 #ifndef TANDEM_IO_H
 #define TANDEM_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "addr.h"
@@ -29,6 +30,7 @@ struct io_params {
 	const union tdm_addr *listen;    /* the SIP addresses */
 	unsigned nlisten;
 	unsigned workers;
+	bool workers_auto;               /* [io] workers = auto: see io_prepare() */
 	const unsigned *cpus;            /* worker i on cpus[i % ncpus] */
 	unsigned ncpus;                  /* 0: CPU 1 + i, wrapping */
 	const char *dpdk_args;
@@ -40,6 +42,24 @@ struct io_params {
 };
 
 struct io;
+
+/*
+ * The back end's process-wide set-up, called by the control thread before
+ * the process starts any other thread. Reads p->backend, p->dpdk_args,
+ * p->workers and p->workers_auto only. Returns the number of workers to
+ * create (> 0): p->workers, except with DPDK and workers_auto, where it is
+ * one per worker lcore the EAL was given. With DPDK it initialises the
+ * EAL, which pins the calling thread to the main lcore: every thread
+ * started afterwards (the job thread, liburcu's call_rcu threads) inherits
+ * that CPU set and stays off the workers' lcores. A negative error with
+ * the cause in err ("DPDK EAL initialisation failed ...: no usable
+ * hugepages ...").
+ */
+int io_prepare(const struct io_params *p, char *err, size_t errcap);
+
+/* Undo io_prepare() when start-up failed before io_create() (with DPDK:
+ * clean the EAL up); nothing after io_destroy(), or when called twice. */
+void io_unprepare(void);
 
 /*
  * Open every socket (or port) and prepare the workers, without starting

@@ -26,11 +26,13 @@
  * needs no ARP cache or routing table: it only answers.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -90,6 +92,7 @@ struct io_dpdk {
 	unsigned nmbufs;
 	struct rte_mempool *pool;
 	struct netstack ns;
+	struct call_rcu_data *crdp;      /* the workers' call_rcu thread (RT) */
 	atomic_bool stop;
 	char driver[IOD_NAME];
 	char port_name[RTE_ETH_NAME_MAX_LEN];
@@ -179,6 +182,17 @@ static const char *eal_hint(int e)
 {
 	switch (e) {
 	case EACCES:
+		/* The EAL's "Cannot get hugepage information": no hugepages
+		 * reserved, no hugetlbfs mounted, or no right to use them.
+		 * The first is the common case, root or not. */
+		return geteuid() == 0
+		       ? "no usable hugepages: none reserved, no hugetlbfs mounted, or no "
+			 "permission to use them; reserve and mount hugepages (docs/dpdk.md, "
+			 "\"Hugepages\"), or for a test add --no-huge -m 256"
+		       : "no usable hugepages, or no permission: DPDK needs root (hugepages, "
+			 "/dev/vfio or /dev/uio*, raw sockets for net_af_packet) and reserved "
+			 "hugepages (docs/dpdk.md, \"Hugepages\"; for a test add --no-huge "
+			 "-m 256)";
 	case EPERM:
 		return "permission denied: DPDK needs root (hugepages, /dev/vfio or "
 		       "/dev/uio*, raw sockets for net_af_packet)";
@@ -189,7 +203,8 @@ static const char *eal_hint(int e)
 	case EALREADY:
 		return "the EAL was already initialised in this process";
 	case EINVAL:
-		return "invalid EAL arguments";
+		return "invalid EAL arguments: an option the EAL does not know, or a "
+		       "bad value (the EAL's own message above names it)";
 	case ENOTSUP:
 		return "not supported on this system";
 	default:
@@ -241,6 +256,49 @@ int io_dpdk_eal_init(const char *args, char *err, size_t cap)
 	}
 	eal.ready = true;
 	return 0;
+}
+
+static unsigned worker_lcores(void)
+{
+	unsigned lcore, n = 0;
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		n++;
+	return n;
+}
+
+int io_dpdk_prepare(const char *args, unsigned workers, bool workers_auto, char *err,
+		    size_t cap)
+{
+	bool first = !eal.ready && !eal.gone;
+	unsigned n;
+	int rc;
+
+	rc = io_dpdk_eal_init(args, err, cap);
+	if (rc < 0)
+		return rc;
+	if (first)
+		eal.ours = true;
+	if (!workers_auto)
+		return (int)workers;
+	n = worker_lcores();
+	if (n == 0)
+		return errf(err, cap, TDM_ECONFIG, "[io] workers = auto: dpdk_args gives the EAL "
+			    "no worker lcore (the first lcore of -l runs the control thread, "
+			    "each further one a worker: e.g. -l 0-1 for one worker)");
+	return (int)n;
+}
+
+void io_dpdk_eal_cleanup(void)
+{
+	if (!eal.ours || !eal.ready)
+		return;
+	rte_eal_cleanup();
+	free(eal.args);
+	eal.args = NULL;
+	eal.ready = false;
+	eal.ours = false;
+	eal.gone = true;
 }
 
 /* ---------------------------------------------------------------- */
@@ -391,6 +449,10 @@ static int worker_main(void *arg)
 	struct io_dpdk *io = w->io;
 
 	rcu_register_thread();
+	/* Records this worker retires go to the control side's RT call_rcu
+	 * thread (io_dpdk_create): call_rcu() then neither creates a thread
+	 * here nor wakes one with a system call. */
+	set_thread_call_rcu_data(io->crdp);
 	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
 		uint16_t n = rte_eth_rx_burst(w->port, w->queue, w->rx, IOD_BURST);
 
@@ -407,6 +469,7 @@ static int worker_main(void *arg)
 		}
 		tdm_rcu_quiescent_state();
 	}
+	set_thread_call_rcu_data(NULL);
 	tdm_rcu_unregister_thread();
 	return 0;
 }
@@ -547,7 +610,7 @@ static int setup_port(struct io_dpdk *io, const struct io_params *p, char *err, 
 int io_dpdk_create(const struct io_params *p, struct io_dpdk **out, char *err, size_t cap)
 {
 	struct io_dpdk *io;
-	unsigned lcore, nlcores = 0;
+	unsigned lcore, nlcores;
 	uint16_t port, nports;
 	int rc;
 
@@ -578,8 +641,7 @@ int io_dpdk_create(const struct io_params *p, struct io_dpdk **out, char *err, s
 	RTE_ETH_FOREACH_DEV(port)
 		break;
 
-	RTE_LCORE_FOREACH_WORKER(lcore)
-		nlcores++;
+	nlcores = worker_lcores();
 	if (nlcores < p->workers)
 		return errf(err, cap, TDM_ECONFIG, "[io] workers = %u but the EAL has %u worker "
 			    "lcore%s (the first lcore of -l runs the control thread; e.g. "
@@ -624,6 +686,21 @@ int io_dpdk_create(const struct io_params *p, struct io_dpdk **out, char *err, s
 		dp_worker_init(&w->dp, i, p->shared, p->pools[i]);
 		i++;
 	}
+	/*
+	 * The workers' call_rcu thread, made here on the control thread: it
+	 * inherits the control thread's CPU set (the main lcore's, which the
+	 * EAL pinned it to), never a worker lcore's, as it would if a
+	 * worker's first call_rcu() created liburcu's default thread. RT:
+	 * the thread polls its queue every 10 ms instead of sleeping on a
+	 * futex that each call_rcu() would have to wake with a system call
+	 * (docs/dpdk.md, "What runs where").
+	 */
+	io->crdp = create_call_rcu_data(URCU_CALL_RCU_RT, -1);
+	if (!io->crdp) {
+		rc = errf(err, cap, -ENOMEM, "DPDK: cannot create the workers' call_rcu thread");
+		goto fail;
+	}
+	pthread_setname_np(get_call_rcu_thread(io->crdp), "tandem-rcu-dpdk");
 	*out = io;
 	return 0;
 fail:
@@ -670,20 +747,26 @@ void io_dpdk_destroy(struct io_dpdk *io)
 			rte_free(io->workers[i]);
 		free(io->workers);
 	}
+	if (io->crdp) {
+		/* The workers are gone; call_rcu_data_free() waits for the
+		 * thread to stop, which may be waiting for a grace period:
+		 * not as an online reader. Callbacks still queued move to
+		 * the default call_rcu thread (rcu_barrier() covers both). */
+		bool online = rcu_read_ongoing();
+
+		if (online)
+			tdm_rcu_thread_offline();
+		call_rcu_data_free(io->crdp);
+		if (online)
+			tdm_rcu_thread_online();
+	}
 	if (io->port_started)
 		rte_eth_dev_stop(io->port);
 	if (io->port_configured)
 		rte_eth_dev_close(io->port);
 	rte_mempool_free(io->pool);
 	free(io);
-	if (eal.ours && eal.ready) {
-		rte_eal_cleanup();
-		free(eal.args);
-		eal.args = NULL;
-		eal.ready = false;
-		eal.ours = false;
-		eal.gone = true;
-	}
+	io_dpdk_eal_cleanup();
 }
 
 unsigned io_dpdk_nworkers(const struct io_dpdk *io)

@@ -10,11 +10,12 @@
  * there, the workers on the next [io] workers lcores. The node's addresses
  * and port are the [sip] listen addresses; its MAC is the port's.
  *
- * The EAL is initialised once per process, by the first io_dpdk_create()
- * (from p->dpdk_args) or by io_dpdk_eal_init() beforehand (tests and
- * benchmarks that make their own port); io_dpdk_destroy() cleans it up if
- * it initialised it, after which no DPDK back end can be created again in
- * the same process.
+ * The EAL is initialised once per process: by io_dpdk_prepare() (the node,
+ * first thing at start-up), by the first io_dpdk_create() (from
+ * p->dpdk_args), or by io_dpdk_eal_init() beforehand (tests and benchmarks
+ * that make their own port); io_dpdk_destroy() cleans it up if one of the
+ * first two initialised it, after which no DPDK back end can be created
+ * again in the same process.
  *
  * Calling context: the control thread only. These functions exist only in
  * builds with DPDK (build_config.h: HAVE_DPDK).
@@ -22,6 +23,7 @@
 #ifndef TANDEM_IO_DPDK_H
 #define TANDEM_IO_DPDK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +41,29 @@ struct io_dpdk;
 int io_dpdk_eal_init(const char *args, char *err, size_t errcap);
 
 /*
+ * Initialise the EAL from args (io_dpdk_eal_init) and resolve the number of
+ * workers: workers, or with workers_auto one per worker lcore the EAL was
+ * given (every lcore of -l but the first). Returns that number (> 0) or a
+ * negative error with the cause in err. Call it before the process starts
+ * any other thread: the EAL pins the calling thread (the control thread)
+ * to the main lcore, and every thread started after that inherits the
+ * main lcore's CPU set, off the workers' lcores. The EAL is then the back
+ * end's: io_dpdk_destroy() or io_dpdk_eal_cleanup() cleans it up.
+ */
+int io_dpdk_prepare(const char *args, unsigned workers, bool workers_auto, char *err,
+		    size_t errcap);
+
+/* Clean the EAL up if io_dpdk_prepare() or io_dpdk_create() initialised it
+ * and no back end is left (start-up failed between the two); otherwise, and
+ * when called again, nothing. */
+void io_dpdk_eal_cleanup(void);
+
+/*
  * Initialise the EAL if needed, then set up the one port it found: a
  * mempool, a queue pair per worker, RSS, checksum offloads the port has,
- * the netstack of the listen addresses. Does not start the workers. On
+ * the netstack of the listen addresses, and the workers' call_rcu thread
+ * (URCU_CALL_RCU_RT, made here on the control thread so that it shares
+ * the control thread's CPU set). Does not start the workers. On
  * failure returns a negative error and writes a message naming the cause
  * into err ("no DPDK port: ...", "[io] workers = 3 but -l gives 1 worker
  * lcore", ...).

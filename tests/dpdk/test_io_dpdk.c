@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -198,6 +200,9 @@ static void send_frame(const uint8_t *f, uint32_t len)
 		fprintf(stderr, "test pool empty\n");
 		exit(2);
 	}
+	/* Poison the whole data room: an answer written in place must not
+	 * carry bytes of ours it did not write (Ethernet padding). */
+	memset(rte_pktmbuf_mtod(m, uint8_t *), 0xa5, rte_pktmbuf_tailroom(m));
 	memcpy(rte_pktmbuf_append(m, (uint16_t)len), f, len);
 	while (rte_ring_enqueue(rx_ring, m) != 0)
 		;
@@ -297,6 +302,144 @@ static uint32_t check_udp4_answer(const uint8_t *f, uint32_t len, uint16_t dport
 	return ulen - 8;
 }
 
+/*
+ * The To tag the node must put on a final answer, computed here from the
+ * definition rather than by the node's code: SipHash-1-3 keyed with the
+ * node's tag key, over the Call-ID (zero-padded to a multiple of 8 bytes)
+ * followed by the From tag, written as 16 lower-case hex digits, least
+ * significant first.
+ */
+static uint64_t ref_rotl(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static void ref_sipround(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = ref_rotl(v[1], 13); v[1] ^= v[0]; v[0] = ref_rotl(v[0], 32);
+	v[2] += v[3]; v[3] = ref_rotl(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = ref_rotl(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = ref_rotl(v[1], 17); v[1] ^= v[2]; v[2] = ref_rotl(v[2], 32);
+}
+
+static uint64_t ref_le64(const uint8_t *p, size_t n)
+{
+	uint64_t x = 0;
+
+	for (size_t i = 0; i < n; i++)
+		x |= (uint64_t)p[i] << (8 * i);
+	return x;
+}
+
+static uint64_t ref_siphash13(const uint8_t key[16], const uint8_t *m, size_t len)
+{
+	uint64_t k0 = ref_le64(key, 8), k1 = ref_le64(key + 8, 8);
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			  k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w = ref_le64(m + i, 8);
+		v[3] ^= w;
+		ref_sipround(v);
+		v[0] ^= w;
+	}
+	uint64_t last = ref_le64(m + i, len - i) | (uint64_t)(len & 0xff) << 56;
+	v[3] ^= last;
+	ref_sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (int r = 0; r < 3; r++)
+		ref_sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static void ref_to_tag(const char *call_id, const char *from_tag, char out[17])
+{
+	uint8_t m[256] = { 0 };
+	size_t n = strlen(call_id), padded = (n + 7) / 8 * 8, t = strlen(from_tag);
+
+	memcpy(m, call_id, n);
+	memcpy(m + padded, from_tag, t);
+	uint64_t h = ref_siphash13(shared.tag_key, m, padded + t);
+	for (int i = 0; i < 16; i++)
+		out[i] = "0123456789abcdef"[(h >> (4 * i)) & 0xf];
+	out[16] = '\0';
+}
+
+/* "Tue, 25 Nov 2026 04:08:00 GMT" (RFC 3261 §20.17: RFC 1123, GMT), at
+ * most 5 s from now. */
+static bool date_is_now(const char *p, size_t len)
+{
+	struct tm tm = { 0 };
+	char buf[64];
+	const char *end;
+
+	if (len != 29 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return false;
+	time_t t = timegm(&tm), now = time(NULL);
+	return t <= now + 1 && t >= now - 5;
+}
+
+/*
+ * The whole answer to make_register(host, port, user, cseq, "Contact:
+ * <contact>...") sent from src:port: every byte but the Date value, which
+ * must be a well-formed date of now. The top Via gets received and rport
+ * (RFC 3581 §4: received always goes with rport, even when it equals the
+ * sent-by; an IPv6 address without brackets, RFC 3261 §25.1). Returns
+ * NULL or what differs.
+ */
+static const char *check_register_200(const char *p, uint32_t plen, const char *host,
+				      const char *src, uint16_t port, const char *user,
+				      unsigned cseq, const char *contact, unsigned expires)
+{
+	static char why[4096];
+	char want[2048], tag[17], call_id[128];
+	const char *date;
+	int head, n;
+
+	snprintf(call_id, sizeof(call_id), "%s@test", user);
+	ref_to_tag(call_id, "49583", tag);
+	head = snprintf(want, sizeof(want),
+			"SIP/2.0 200 OK\r\n"
+			"Via: SIP/2.0/UDP %s:%u;branch=z9hG4bK-%s;received=%s;rport=%u\r\n"
+			"From: <sip:%s@example.com>;tag=49583\r\n"
+			"To: <sip:%s@example.com>;tag=%s\r\n"
+			"Call-ID: %s\r\n"
+			"CSeq: %u REGISTER\r\n"
+			"Contact: <%s>;expires=%u\r\n"
+			"Date: ",
+			host, port, user, src, port, user, user, tag, call_id, cseq, contact,
+			expires);
+	date = memmem(p, plen, "\r\nDate: ", 8);
+	if (!date)
+		return "no Date field";
+	date += 8;
+	const char *eol = memmem(date, plen - (uint32_t)(date - p), "\r\n", 2);
+	if (!eol || !date_is_now(date, (size_t)(eol - date))) {
+		snprintf(why, sizeof(why), "Date value is not now in RFC 1123 form: %.*s",
+			 eol ? (int)(eol - date) : 40, date);
+		return why;
+	}
+	n = snprintf(want + head, sizeof(want) - (size_t)head,
+		     "%.*s\r\n"
+		     "Server: tandem-test\r\n"
+		     "Content-Length: 0\r\n"
+		     "\r\n", (int)(eol - date), date);
+	n += head;
+	if ((uint32_t)n != plen || memcmp(want, p, plen) != 0) {
+		snprintf(why, sizeof(why), "answer differs:\n--- expected (%d bytes)\n%s"
+			 "--- got (%u bytes)\n%.*s", n, want, plen, (int)plen, p);
+		return why;
+	}
+	return NULL;
+}
+
 static void register_over_ipv4_is_answered_200(void)
 {
 	char sip[1024];
@@ -310,11 +453,9 @@ static void register_over_ipv4_is_answered_200(void)
 	CHECK(len > 0, "no answer");
 	uint32_t plen = check_udp4_answer(g, len, 5070);
 	CHECK(plen > 0, "bad Ethernet/IPv4/UDP headers or checksums");
-	const char *p = (const char *)g + 42;
-	CHECK(plen > 15 && memcmp(p, "SIP/2.0 200 OK\r\n", 16) == 0, "%.*s", (int)plen, p);
-	CHECK(memmem(p, plen, ";rport=5070", 11), "%.*s", (int)plen, p);
-	CHECK(memmem(p, plen, "<sip:alice@198.51.100.2:5070>;expires=600", 41), "%.*s",
-	      (int)plen, p);
+	const char *why = check_register_200((const char *)g + 42, plen, "198.51.100.2", "198.51.100.2", 5070,
+					     "alice", 1, "sip:alice@198.51.100.2:5070", 600);
+	CHECK(why == NULL, "%s", why);
 	CHECK(dp_ctr(DP_CTR_bindings_added) == added + 1, "binding stored");
 }
 
@@ -376,9 +517,10 @@ static void register_over_ipv6_is_answered_200(void)
 	CHECK(get16(u) == 5060 && get16(u + 2) == 5070, "ports");
 	CHECK(ref_fold(ref_add(ref_add(17 + get16(u + 4), ip + 8, 32), u, get16(u + 4))) == 0,
 	      "UDP checksum");
-	CHECK(memcmp(u + 8, "SIP/2.0 200 OK\r\n", 16) == 0, "%.*s", (int)(len - 62),
-	      (char *)u + 8);
-	CHECK(memmem(u + 8, len - 62, "<sip:bob@[2001:db8::2]:5070>", 28), "contact listed");
+	/* No expires given: the default, 3600 s. */
+	const char *why = check_register_200((const char *)u + 8, len - 62, "[2001:db8::2]", "2001:db8::2", 5070,
+					     "bob", 1, "sip:bob@[2001:db8::2]:5070", 3600);
+	CHECK(why == NULL, "%s", why);
 }
 
 static void arp_request_is_answered_byte_by_byte(void)
@@ -430,9 +572,13 @@ static void icmp_echo_is_answered_byte_by_byte(void)
 	put16(we + 2, 0);
 	put16(we + 2, ref_fold(ref_add(0, we, 24)));
 
+	/* 58 bytes: padded to the Ethernet minimum with zeros (the request's
+	 * mbuf held 0xa5 there: send_frame). */
+	CHECK(len == 58, "request of %u bytes", len);
+	memset(want + len, 0, 60 - len);
 	send_frame(f, len);
 	CHECK(recv_frame(g, sizeof(g)) == 60, "answer of 60 bytes");
-	CHECK(memcmp(g, want, len) == 0, "echo reply bytes");
+	CHECK(memcmp(g, want, 60) == 0, "echo reply bytes");
 }
 
 static void neighbour_solicitation_is_answered(void)
@@ -622,69 +768,240 @@ static void setup_shared(void)
 }
 
 /*
- * In a process of its own (the EAL is initialised once per process): the
- * messages of the start-up errors, in the order create checks them.
+ * The start-up errors an operator sees, each case in a child process of
+ * its own (the EAL can be initialised once per process, and a failed
+ * rte_eal_init() leaves it half done): the EAL's arguments, its memory,
+ * the port, the lcores, the addresses.
  */
 static char start_eal[512];
+static const char *const START_EAL_BASE = "-l 0,1 --no-pci --no-shconf --no-telemetry "
+					  "--log-level=error";
+
+static int start_create(const char *eal_extra, unsigned workers, const char *listen,
+			char *err, size_t cap)
+{
+	union tdm_addr l;
+	struct io_dpdk *x = NULL;
+
+	snprintf(start_eal, sizeof(start_eal), "%s --file-prefix=tandem-test-%d %s",
+		 START_EAL_BASE, (int)getpid(), eal_extra);
+	addr_parse(listen, 0, &l);
+	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
+			       .workers = workers, .dpdk_args = start_eal, .shared = &shared,
+			       .pools = &pool };
+	int rc = io_dpdk_create(&p, &x, err, cap);
+	if (rc == 0 || x != NULL) {
+		snprintf(err, cap, "io_dpdk_create succeeded");
+		io_dpdk_destroy(x);
+		return 0;
+	}
+	return rc;
+}
+
+/* A ring port, as the node's only port: needs the EAL up first. */
+static bool start_ring_port(const char *eal_extra, char *err, size_t cap)
+{
+	snprintf(start_eal, sizeof(start_eal), "%s --file-prefix=tandem-test-%d %s",
+		 START_EAL_BASE, (int)getpid(), eal_extra);
+	if (io_dpdk_eal_init(start_eal, err, cap) < 0)
+		return false;
+	rx_ring = rte_ring_create("test_rx", 64, (int)rte_socket_id(), 0);
+	tx_ring = rte_ring_create("test_tx", 64, (int)rte_socket_id(), 0);
+	return rx_ring && tx_ring &&
+	       rte_eth_from_rings("tandem_err", &rx_ring, 1, &tx_ring, 1, rte_socket_id()) >= 0;
+}
+
+static void start_error_unknown_eal_option_is_explained(void)
+{
+	char err[1024];
+	int rc = start_create("--no-huge -m 128 --no-such-option", 1, "198.51.100.1:5060", err,
+			      sizeof(err));
+
+	CHECK(rc == -EINVAL, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "DPDK EAL initialisation failed") && strstr(err, "--no-such-option") &&
+	      strstr(err, "invalid EAL arguments"), "%s", err);
+}
+
+static void start_error_stray_word_is_named(void)
+{
+	char err[1024];
+	int rc = start_create("--no-huge -m 128 lcores", 1, "198.51.100.1:5060", err,
+			      sizeof(err));
+
+	CHECK(rc == TDM_ECONFIG, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "\"lcores\" is not an EAL argument"), "%s", err);
+}
+
+/* Free hugepages of any size on this machine (-1: cannot tell). */
+static long free_hugepages(void)
+{
+	static const char *const sizes[] = { "2048kB", "1048576kB" };
+	long total = 0;
+	bool seen = false;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char path[128];
+		long n;
+		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%s/free_hugepages",
+			 sizes[i]);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%ld", &n) == 1) {
+			total += n;
+			seen = true;
+		}
+		fclose(f);
+	}
+	return seen ? total : -1;
+}
+
+static void start_error_no_hugepages_is_explained(void)
+{
+	char err[1024];
+	long free_pages = free_hugepages();
+
+	if (free_pages != 0) {
+		printf("[SKIP] this machine has hugepages (%ld free): the EAL would start\n",
+		       free_pages);
+		return;
+	}
+	/* Without --no-huge: the EAL says "Cannot get hugepage information"
+	 * and fails with EACCES, even as root. */
+	int rc = start_create("-m 64", 1, "198.51.100.1:5060", err, sizeof(err));
+	CHECK(rc == -EACCES, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "no usable hugepages") && strstr(err, "docs/dpdk.md") &&
+	      strstr(err, "--no-huge"), "%s", err);
+}
+
+static void start_error_pool_that_does_not_fit_is_explained(void)
+{
+	char err[1024];
+
+	/* 16 MiB without hugepages: the EAL starts, 8191 mbufs (4 KiB each
+	 * with --no-huge) do not fit. */
+	CHECK(start_ring_port("--no-huge -m 16", err, sizeof(err)), "ring port: %s", err);
+	int rc = start_create("", 1, "198.51.100.1:5060", err, sizeof(err));
+	CHECK(rc == -ENOMEM, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "cannot create a pool of 8191 mbufs") && strstr(err, "raise -m"),
+	      "%s", err);
+}
 
 static void start_error_no_port_is_explained(void)
 {
-	union tdm_addr l;
-	char err[512];
-	struct io_dpdk *x;
+	char err[1024];
+	int rc = start_create("--no-huge -m 128", 1, "198.51.100.1:5060", err, sizeof(err));
 
-	addr_parse("198.51.100.1:5060", 0, &l);
-	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
-			       .workers = 1, .dpdk_args = start_eal, .shared = &shared,
-			       .pools = &pool };
-	int rc = io_dpdk_create(&p, &x, err, sizeof(err));
-	CHECK(rc == -ENODEV && x == NULL, "rc %d", rc);
+	CHECK(rc == -ENODEV, "rc %d: %s", rc, err);
 	CHECK(strstr(err, "no DPDK port") && strstr(err, "--vdev"), "%s", err);
+}
+
+static void start_error_missing_af_packet_interface_is_no_port(void)
+{
+	char err[1024];
+	int rc = start_create("--no-huge -m 128 --vdev=net_af_packet0,iface=tdm-no-such-if", 1,
+			      "198.51.100.1:5060", err, sizeof(err));
+
+	CHECK(rc == -ENODEV, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "no DPDK port") && strstr(err, "net_af_packet"), "%s", err);
 }
 
 static void start_error_too_few_lcores_is_explained(void)
 {
-	union tdm_addr l;
-	char err[512];
-	struct io_dpdk *x;
+	char err[1024];
 
-	rx_ring = rte_ring_create("test_rx", 64, (int)rte_socket_id(), 0);
-	tx_ring = rte_ring_create("test_tx", 64, (int)rte_socket_id(), 0);
-	CHECK(rte_eth_from_rings("tandem_err", &rx_ring, 1, &tx_ring, 1, rte_socket_id()) >= 0,
-	      "ring port");
-	addr_parse("198.51.100.1:5060", 0, &l);
-	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
-			       .workers = 2, .shared = &shared, .pools = &pool };
-	CHECK(io_dpdk_create(&p, &x, err, sizeof(err)) == TDM_ECONFIG, "refused");
+	CHECK(start_ring_port("--no-huge -m 128", err, sizeof(err)), "ring port: %s", err);
+	int rc = start_create("", 2, "198.51.100.1:5060", err, sizeof(err));
+	CHECK(rc == TDM_ECONFIG, "rc %d: %s", rc, err);
 	CHECK(strstr(err, "[io] workers = 2 but the EAL has 1 worker lcore"), "%s", err);
+}
+
+static void start_error_auto_workers_without_worker_lcore_is_explained(void)
+{
+	char err[1024];
+
+	snprintf(start_eal, sizeof(start_eal), "-l 0 --no-huge -m 128 --no-pci --no-shconf "
+		 "--no-telemetry --log-level=error --file-prefix=tandem-test-%d", (int)getpid());
+	int rc = io_dpdk_prepare(start_eal, 1, true, err, sizeof(err));
+	CHECK(rc == TDM_ECONFIG, "rc %d: %s", rc, err);
+	CHECK(strstr(err, "workers = auto") && strstr(err, "no worker lcore"), "%s", err);
+}
+
+static void start_auto_workers_follow_the_lcores(void)
+{
+	char err[1024];
+
+	snprintf(start_eal, sizeof(start_eal), "-l 0,1 --no-huge -m 128 --no-pci --no-shconf "
+		 "--no-telemetry --log-level=error --file-prefix=tandem-test-%d", (int)getpid());
+	int rc = io_dpdk_prepare(start_eal, 7, true, err, sizeof(err));
+	CHECK(rc == 1, "workers = auto with -l 0,1 gives %d workers (%s)", rc, err);
+	CHECK(io_dpdk_prepare(start_eal, 7, false, err, sizeof(err)) == 7, "explicit count");
+	io_dpdk_eal_cleanup();
 }
 
 static void start_error_wildcard_listen_is_explained(void)
 {
-	union tdm_addr l;
-	char err[512];
-	struct io_dpdk *x;
+	char err[1024];
 
-	addr_parse("0.0.0.0:5060", 0, &l);
-	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
-			       .workers = 1, .shared = &shared, .pools = &pool };
-	CHECK(io_dpdk_create(&p, &x, err, sizeof(err)) == TDM_ECONFIG, "refused");
+	CHECK(start_ring_port("--no-huge -m 128", err, sizeof(err)), "ring port: %s", err);
+	int rc = start_create("", 1, "0.0.0.0:5060", err, sizeof(err));
+	CHECK(rc == TDM_ECONFIG, "rc %d: %s", rc, err);
 	CHECK(strstr(err, "0.0.0.0:5060") && strstr(err, "wildcard"), "%s", err);
+}
+
+/* Run fn in a child process; the child's verdict is its exit status. */
+static void run_case_alone(const char *name, void (*fn)(void))
+{
+	char dir[128];
+	int status = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		passed = failed = 0;
+		setup_shared();
+		run_case(name, fn);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (!WIFEXITED(status))
+			printf("[FAIL] %s (the child died: status %#x)\n", name, status);
+		failed++;
+	} else {
+		passed++;
+	}
+	/* --no-shconf still makes the runtime directory: leave nothing. */
+	snprintf(dir, sizeof(dir), "/var/run/dpdk/tandem-test-%d", (int)pid);
+	rmdir(dir);
 }
 
 static int start_errors(void)
 {
-	snprintf(start_eal, sizeof(start_eal), "-l 0,1 --no-huge -m 128 --no-pci --no-shconf "
-		 "--no-telemetry --log-level=error --file-prefix=tandem-test-%d", (int)getpid());
-	setup_shared();
-	run_case("start_error_no_port_is_explained", start_error_no_port_is_explained);
-	run_case("start_error_too_few_lcores_is_explained",
-		 start_error_too_few_lcores_is_explained);
-	/* The last: the failed create cleans the EAL up. */
-	run_case("start_error_wildcard_listen_is_explained",
-		 start_error_wildcard_listen_is_explained);
-	snprintf(start_eal, sizeof(start_eal), "/var/run/dpdk/tandem-test-%d", (int)getpid());
-	rmdir(start_eal);
+	run_case_alone("start_error_unknown_eal_option_is_explained",
+		       start_error_unknown_eal_option_is_explained);
+	run_case_alone("start_error_stray_word_is_named", start_error_stray_word_is_named);
+	run_case_alone("start_error_no_hugepages_is_explained",
+		       start_error_no_hugepages_is_explained);
+	run_case_alone("start_error_pool_that_does_not_fit_is_explained",
+		       start_error_pool_that_does_not_fit_is_explained);
+	run_case_alone("start_error_no_port_is_explained", start_error_no_port_is_explained);
+	run_case_alone("start_error_missing_af_packet_interface_is_no_port",
+		       start_error_missing_af_packet_interface_is_no_port);
+	run_case_alone("start_error_too_few_lcores_is_explained",
+		       start_error_too_few_lcores_is_explained);
+	run_case_alone("start_error_auto_workers_without_worker_lcore_is_explained",
+		       start_error_auto_workers_without_worker_lcore_is_explained);
+	run_case_alone("start_auto_workers_follow_the_lcores",
+		       start_auto_workers_follow_the_lcores);
+	run_case_alone("start_error_wildcard_listen_is_explained",
+		       start_error_wildcard_listen_is_explained);
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

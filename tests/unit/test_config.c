@@ -584,12 +584,16 @@ Test(config, workers_is_auto_or_1_to_128)
 	struct config def;
 
 	config_defaults(&def);
+	cr_assert(def.io.workers_auto, "auto by default");
 	assert_ok("[io]\nworkers = 1\n");
 	cr_assert_eq(cfg.io.workers, 1);
+	cr_assert(!cfg.io.workers_auto);
 	assert_ok("[io]\nworkers = 128\n");
 	cr_assert_eq(cfg.io.workers, 128);
 	assert_ok("[io]\nworkers = auto\n");
 	cr_assert_eq(cfg.io.workers, def.io.workers);
+	/* With dpdk, the node resolves auto from the EAL's lcores (io_prepare). */
+	cr_assert(cfg.io.workers_auto);
 	assert_error("[io]\nworkers = 0\n",
 		     "t.conf:2: [io] workers: '0' is not a whole number from 1 to 128");
 	assert_error_part("[io]\nworkers = 129\n", "from 1 to 128");

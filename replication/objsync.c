@@ -521,6 +521,8 @@ static void pump_changes(struct objsync *o)
 			/* The journal no longer reaches back (a large import):
 			 * send everything instead. */
 			start_snapshot(o);
+			if (o->state == OBJSYNC_SNAPSHOT)
+				pump_snapshot(o);
 			return;
 		}
 		if (rc < 0 || c.w.overflow) {

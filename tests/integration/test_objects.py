@@ -243,6 +243,20 @@ class Replication(Pair):
         self.assertEqual(status_of(digest_register(self.standby, "user3", "pw3")), 200)
         self.assertEqual(status_of(digest_register(self.standby, "user3", "nope")), 401)
 
+    def test_an_import_larger_than_the_journal_reaches_a_connected_standby(self):
+        # More changes at once than the journal keeps: the master switches
+        # the connected standby to a snapshot by itself.
+        self.pair()
+        self.wait_in_sync()
+        path = os.path.join(self.master.dir, "huge.csv")
+        write_users(path, [("j%d" % i, "pw", 5000000 + i) for i in range(STORE_JOURNAL_MAX + 10)])
+        tandemctl(self.master, "user", "import", path, check=True)
+        self.wait_in_sync(timeout=180)
+        self.assertEqual(self.users_on(self.standby), STORE_JOURNAL_MAX + 10)
+        rep = self.replication(self.master)
+        self.assertEqual(rep["counters"]["snapshots_done"], 2, "login, then the import")
+        self.assertEqual(rep["state"], "in sync")
+
     def test_a_change_on_the_master_reaches_the_connected_standby(self):
         self.pair()
         self.wait_in_sync()

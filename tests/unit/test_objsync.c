@@ -119,7 +119,8 @@ static unsigned pump(unsigned max)
 		free(m->p);
 		free(m);
 		n++;
-		objsync_pump(M.sync, 1000 + n);
+		/* No objsync_pump() here: a real link calls it only when its
+		 * queue drains after being full (tests that fill it do so). */
 	}
 }
 

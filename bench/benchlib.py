@@ -328,6 +328,11 @@ class Tandem(Server):
     def rss_kib(self):
         return vmrss_kib(self.proc.pid)
 
+    def terminate(self):
+        """Ask it to stop, without waiting (stop() waits)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -392,6 +397,14 @@ class Kamailio(Server):
 
     def rss_kib(self):
         return sum(vmrss_kib(p) or 0 for p in self.pids())
+
+    def terminate(self):
+        """Ask the whole process group to stop, without waiting."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -7,11 +7,13 @@ offered load, and writing Markdown tables.
 
 Everything here is bounded in time: every process has a deadline and is
 stopped (by its own pid, or its own process group) when the benchmark ends,
-even on an error or Ctrl-C.
+even on an error, Ctrl-C or SIGTERM; a command's Budget (a deadline for the
+whole command) stops a search from starting a step it has no time for.
 """
 
 import datetime
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -33,10 +35,51 @@ DOMAIN = "example.com"
 # error answers, operations the loadgen could not start) and fewer than this
 # share of its requests needed a retransmission.
 MAX_FAILURE_PCT = 0.1
-# Transaction timing of the benchmark runs: RFC 3261's T1, and a timeout
-# after which an unanswered request counts as a failure.
+# Transaction timing of the benchmark runs: RFC 3261's T1, and the default
+# timeout after which an unanswered request counts as a failure.
 T1 = "500ms"
-TIMEOUT = "2s"
+TIMEOUT_S = 2.0
+# Wall time of one load step beyond its duration: starting the load
+# generator, its report, reading /proc. A step with missing answers also
+# waits up to TIMEOUT_S for them.
+STEP_OVERHEAD_S = 0.3
+
+# Every loadgen run of a command gets the next number (its JSON file's
+# prefix), so that runs/ lists them in the order they ran.
+_run_numbers = itertools.count(1)
+
+
+class Budget:
+    """A command's time budget: a deadline on the monotonic clock. Work
+    that does not fit in what is left is not started (and reported as
+    skipped); nothing is cut in the middle of a load step."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.deadline = self.start + seconds
+
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def left(self):
+        return self.deadline - time.monotonic()
+
+    def fits(self, seconds):
+        return self.left() >= seconds
+
+
+def no_budget():
+    return Budget(float("inf"))
+
+
+def on_sigterm_raise():
+    """Turn SIGTERM into KeyboardInterrupt, so that the finally blocks that
+    stop the servers run when a harness (bench/run's time limit, meson
+    test) terminates the command."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, handler)
 
 
 def log(msg):
@@ -48,8 +91,23 @@ def build_dir(path=None):
     return os.path.abspath(d)
 
 
+def allowed_cpus():
+    """The CPUs this process may run on (a container or a cgroup may allow
+    fewer, or other ones, than the machine has), in order."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
 def ncpus():
-    return os.cpu_count() or 1
+    return len(allowed_cpus())
+
+
+def cpu(i):
+    """The i-th allowed CPU: the layouts say "CPU 0" and "CPU 1" for the
+    first two CPUs this process may use."""
+    return allowed_cpus()[i]
 
 
 def free_udp_port(host="127.0.0.1"):
@@ -221,7 +279,11 @@ class Tandem(Server):
         self.socket = os.path.join(self.dir, "tandem.sock")
         self.log_path = os.path.join(self.dir, "tandemd.log")
         conf = os.path.join(self.dir, "tandem.conf")
-        sip = ["listen = 127.0.0.1:%d" % self.port, "domain = " + DOMAIN, "auth = " + auth]
+        # The expiry rules are written out (they are tandem's defaults) because
+        # bench/kamailio/registrar.cfg sets the same ones for Kamailio.
+        sip = ["listen = 127.0.0.1:%d" % self.port, "domain = " + DOMAIN, "auth = " + auth,
+               "default_expires = 3600", "min_expires = 60", "max_expires = 7200",
+               "max_contacts = 10"]
         if auth == "digest":
             users_path = os.path.join(self.dir, "users.csv")
             write_users_csv(users_path, users)
@@ -265,6 +327,11 @@ class Tandem(Server):
 
     def rss_kib(self):
         return vmrss_kib(self.proc.pid)
+
+    def terminate(self):
+        """Ask it to stop, without waiting (stop() waits)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -331,6 +398,14 @@ class Kamailio(Server):
     def rss_kib(self):
         return sum(vmrss_kib(p) or 0 for p in self.pids())
 
+    def terminate(self):
+        """Ask the whole process group to stop, without waiting."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             # The whole process group is ours: the main process and the
@@ -395,29 +470,32 @@ def sip_options_ok(host, port, timeout=0.5):
 # ---- the load generator ----------------------------------------------------
 
 class Loadgen:
-    def __init__(self, build, results_dir, cpus=None, threads=1, sockets=16):
+    def __init__(self, build, results_dir, cpus=None, threads=1, sockets=16,
+                 timeout_s=TIMEOUT_S):
         self.path = os.path.join(build, "tandem-loadgen")
+        self.timeout_s = timeout_s
         self.results_dir = results_dir
         self.cpus = cpus
         self.threads = threads
         self.sockets = sockets
-        self.runs = 0
 
-    def run(self, server, args, label):
+    def run(self, server, args, label, timeout=600):
         """Run one loadgen against server; returns its JSON report, with
-        the server's CPU seconds over the run added ("server_cpu_s")."""
-        self.runs += 1
-        path = os.path.join(self.results_dir, "runs", "%04d-%s.json" % (self.runs, label))
+        the server's CPU seconds over the run added ("server_cpu_s").
+        The loadgen stops by itself (its -d / -n bounds); timeout is the
+        backstop."""
+        path = os.path.join(self.results_dir, "runs", "%04d-%s.json"
+                            % (next(_run_numbers), label))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         cmd = [self.path, "--json-file", path, "-q", "--domain", DOMAIN,
                "-t", str(self.threads), "-s", str(self.sockets),
-               "--t1", T1, "--timeout", TIMEOUT]
+               "--t1", T1, "--timeout", ms(self.timeout_s)]
         if self.cpus:
             cmd += ["--cpus", ",".join(str(c) for c in self.cpus)]
         cmd += [str(a) for a in args] + [server.target()]
         pids = server.pids()
         (u0, s0), t0 = cpu_seconds(pids), time.monotonic()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         (u1, s1), t1 = cpu_seconds(pids), time.monotonic()
         if r.returncode != 0:
             raise RuntimeError("tandem-loadgen failed (%d): %s\n%s" % (r.returncode,
@@ -474,30 +552,54 @@ def probe(lg, server, aors, extra, label, seconds=2, window=256):
     """Closed loop with a wide window: what the server answers when it is
     always busy. The starting point of the step search."""
     rep = lg.run(server, ["-a", aors, "-w", window, "-d", ms(seconds)] + extra,
-                 label + "-probe")
+                 label + "-probe", timeout=seconds + lg.timeout_s + 60)
     return summarize(rep)
 
 
 def step(lg, server, rate, aors, extra, label, seconds):
     rep = lg.run(server, ["-a", aors, "-r", "%.0f" % rate, "-d", ms(seconds)] + extra,
-                 label + "-%d" % int(rate))
+                 label + "-%d" % int(rate), timeout=seconds + lg.timeout_s + 60)
     return summarize(rep)
 
 
 # The offered rates of a search, as fractions of the closed-loop estimate:
 # the first search of a configuration walks the whole curve (for the plot),
-# the others only its knee.
-CURVE = [0.25, 0.5, 0.7, 0.85, 1.0, 1.15, 1.3, 1.6]
-KNEE = [0.7, 0.85, 1.0, 1.15]
+# the others only its knee, and stop at the first step that fails.
+CURVE = [0.25, 0.5, 0.75, 1.0, 1.15, 1.3, 1.6]
+KNEE = [0.85, 1.0, 1.15]
+BISECT = 2
 
 
-def find_max(lg, server, aors, extra, label, seconds=2.0, curve=False, bisect=2):
+def search_steps(curve):
+    """Load steps of one search at most: the probe, the curve or the knee,
+    the bisection, and the step at 80 %."""
+    return 1 + len(CURVE if curve else KNEE) + BISECT + 1
+
+
+def search_seconds(seconds, curve, timeout_s=TIMEOUT_S):
+    """The expected wall time of one search (find_max): its steps, and the
+    wait for missing answers after the two or three steps that fail."""
+    return search_steps(curve) * (seconds + STEP_OVERHEAD_S) + (3 if curve else 2) * timeout_s / 2
+
+
+def find_max(lg, server, aors, extra, label, seconds=2.0, curve=False, budget=None):
     """Step the offered rate to find the highest one that passes (fewer
     than 0.1 % failures). Returns a dict: max rate, the step at the max,
-    the p99 at 80 % of the max, and every step (offered vs answered)."""
-    est = probe(lg, server, aors, extra, label)["ok_rate"]
+    the step at 80 % of the max (its p99), every step (offered vs
+    answered), and "cut" when the budget stopped it early; None when the
+    budget had no room for even the probe. A step starts only when the
+    budget has room for it (its duration, overhead and drain)."""
+    budget = budget or no_budget()
+    room = seconds + STEP_OVERHEAD_S + lg.timeout_s
+    if not budget.fits(room):
+        return None
+    est = probe(lg, server, aors, extra, label, seconds=seconds)["ok_rate"]
     steps = []
+    cut = False
     for f in (CURVE if curve else KNEE):
+        if not budget.fits(room):
+            cut = True
+            break
         s = step(lg, server, max(100.0, f * est), aors, extra, label, seconds)
         steps.append(s)
         if not curve and not passes(s):
@@ -505,16 +607,22 @@ def find_max(lg, server, aors, extra, label, seconds=2.0, curve=False, bisect=2)
     lo = max((s for s in steps if passes(s)), key=lambda s: s["offered"], default=None)
     hi = min((s for s in steps if not passes(s) and (lo is None or s["offered"] > lo["offered"])),
              key=lambda s: s["offered"], default=None)
-    if lo is None:
-        # Nothing passed: walk down from the lowest step.
+    if lo is None and steps:
+        # Nothing passed: walk down from the lowest step (at most 8 halvings).
         rate = min(s["offered"] for s in steps)
         while lo is None and rate > 200:
+            if not budget.fits(room):
+                cut = True
+                break
             rate /= 2
             s = step(lg, server, rate, aors, extra, label, seconds)
             steps.append(s)
             if passes(s):
                 lo = s
-    for _ in range(bisect if lo and hi else 0):
+    for _ in range(BISECT if lo and hi else 0):
+        if not budget.fits(room):
+            cut = True
+            break
         mid = (lo["offered"] + hi["offered"]) / 2
         s = step(lg, server, mid, aors, extra, label, seconds)
         steps.append(s)
@@ -523,14 +631,42 @@ def find_max(lg, server, aors, extra, label, seconds=2.0, curve=False, bisect=2)
         else:
             hi = s
     at80 = None
-    if lo:
+    if lo and budget.fits(room):
         at80 = step(lg, server, 0.8 * lo["offered"], aors, extra, label + "-at80", seconds)
+    elif lo:
+        cut = True
     return {
         "estimate": est,
         "max_rate": lo["offered"] if lo else 0.0,
         "at_max": lo,
         "at80": at80,
+        "cut": cut,
         "steps": sorted(steps, key=lambda s: s["offered"]),
+    }
+
+
+def summarize_searches(results):
+    """Medians over the searches of one configuration (find_max results):
+    the max, CPU and load at the max, latency at 80 % of the max."""
+    maxes = [r["max_rate"] for r in results]
+    at_max = [r["at_max"] for r in results if r["at_max"]]
+    at80 = [r["at80"] for r in results if r["at80"]]
+    return {
+        "max": median(maxes), "max_min": min(maxes), "max_max": max(maxes),
+        "n": len(results),
+        "cut": sum(1 for r in results if r["cut"]),
+        "cpu_us": median([s["server_cpu_us_per_op"] for s in at_max]),
+        "sys_pct": median([s["server_sys_pct"] for s in at_max]),
+        "server_cpu_pct": median([s["server_cpu_pct"] for s in at_max]),
+        "loadgen_cpu_pct": median([s["loadgen_busiest_pct"] for s in at_max]),
+        "p50_80": median([s["p50_us"] for s in at80]),
+        "p99_80": median([s["p99_us"] for s in at80]),
+        "p999_80": median([s["p999_us"] for s in at80]),
+        # A step at 80 % that itself failed (a noisy neighbour, most often)
+        # makes its latency figures meaningless: say how many did.
+        "at80_n": len(at80),
+        "at80_failed": sum(1 for s in at80 if not passes(s)),
+        "estimate": median([r["estimate"] for r in results]),
     }
 
 
@@ -561,7 +697,12 @@ def machine_md(m, extra=()):
     return "\n".join(lines)
 
 
-def results_dir(base, name):
+def results_dir(base, name, out=None):
+    """The directory of a command's results: out when given (created),
+    else base/<date>-<name>, with base/latest-<name> pointing there."""
+    if out:
+        os.makedirs(out, exist_ok=True)
+        return os.path.abspath(out)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     d = os.path.join(base, "%s-%s" % (stamp, name))
     os.makedirs(d, exist_ok=True)
@@ -573,6 +714,16 @@ def results_dir(base, name):
     except OSError:
         pass
     return d
+
+
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def relpath(path):
+    """A path for the reports: relative to the source tree when inside it."""
+    rel = os.path.relpath(path, ROOT)
+    return path if rel.startswith("..") else rel
 
 
 def check_build(build, need):

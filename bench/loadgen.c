@@ -1742,16 +1742,20 @@ static void report_json(FILE *f, const struct config *c, const struct totals *T)
 	const struct lg_hist *h = &T->hist;
 	double cpu = T->cpu_user_s + T->cpu_sys_s;
 	bool first = true;
+	/* The strings from the command line, escaped: at most 6 bytes each. */
+	char target[6 * sizeof(c->target_text) + 3], domain[6 * sizeof(c->domain) + 3];
 
-	fprintf(f, "{\"target\":\"%s\",\"loop\":\"%s\",", c->target_text,
-		c->closed ? "closed" : "open");
+	if (lg_json_string(c->target_text, target, sizeof(target)) < 0 ||
+	    lg_json_string(c->domain, domain, sizeof(domain)) < 0)
+		abort();	/* cannot happen: the buffers hold the worst case */
+	fprintf(f, "{\"target\":%s,\"loop\":\"%s\",", target, c->closed ? "closed" : "open");
 	if (c->closed)
 		fprintf(f, "\"window\":%u,\"offered_rate\":null,", c->window);
 	else
 		fprintf(f, "\"window\":null,\"offered_rate\":%.3f,", c->rate);
-	fprintf(f, "\"threads\":%u,\"sockets\":%u,\"aors\":%u,\"first\":%u,\"domain\":\"%s\","
+	fprintf(f, "\"threads\":%u,\"sockets\":%u,\"aors\":%u,\"first\":%u,\"domain\":%s,"
 		"\"invite_pct\":%u,\"run\":\"%08x\",",
-		c->threads, c->sockets, c->aors, c->first, c->domain, c->invite_pct, c->run);
+		c->threads, c->sockets, c->aors, c->first, domain, c->invite_pct, c->run);
 	fprintf(f, "\"retransmit\":%s,\"t1_ms\":%.3f,\"t2_ms\":%.3f,\"timeout_ms\":%.3f,",
 		c->retransmit ? "true" : "false", (double)c->t1_ns / 1e6,
 		(double)c->t2_ns / 1e6, (double)c->timeout_ns / 1e6);

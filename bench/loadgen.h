@@ -6,6 +6,7 @@
  *   loadgen.c       command line, threads, the event loop, reports
  *   loadgen_sip.c   building requests, parsing responses, digest answers
  *   loadgen_hist.c  the latency histogram
+ *   loadgen_json.c  JSON string literals for the report
  *
  * The protocol side is plain RFC 3261 over UDP: nothing here knows tandem,
  * so the load generator drives any registrar or redirect server.
@@ -178,5 +179,14 @@ void lg_digest_response(enum lg_alg alg, const char *user, const char *realm,
 			const char *password, const char *method, const char *uri,
 			const char *nonce, uint32_t nc, const char *cnonce, bool qop_auth,
 			char out[65]);
+
+/* ---- JSON output (loadgen_json.c) ----------------------------------------
+ *
+ * Write s as a JSON string literal, quotes included, NUL-terminated, into
+ * buf: '"' and '\\' are escaped with a backslash, every byte below 0x20 or
+ * from 0x7f up as \u00XX (the byte's value). Returns the length without the
+ * NUL, or TDM_ENOSPACE when it does not fit in cap bytes.
+ */
+int lg_json_string(const char *s, char *buf, size_t cap);
 
 #endif

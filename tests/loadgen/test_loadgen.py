@@ -381,6 +381,20 @@ class Interface(LoadgenTest):
             with open(path) as f:
                 self.assertEqual(json.load(f)["counters"]["ops_ok"], 20)
 
+    def test_json_report_escapes_the_strings_from_the_command_line(self):
+        # A backslash, a control byte and a non-ASCII letter in --domain
+        # (quotes and blanks are refused): the report must still be JSON,
+        # give the ASCII back exactly and other bytes by their values.
+        s = self.server(fakesip.answer_all)
+        domain = "fake\\ex\x01ample.\u00e9"
+        rc, out, err, _ = run(["--json", "-a", 5, "-n", 5, "--domain", domain, s.target])
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.isascii(), out[:200])
+        report = json.loads(out)
+        self.assertEqual(report["domain"], "fake\\ex\x01ample.\u00c3\u00a9")
+        self.assertEqual(report["target"], s.target)
+        self.assertEqual(report["counters"]["ops_ok"], 5)
+
     def test_progress_lines_go_to_stderr(self):
         s = self.server(fakesip.answer_all)
         r = run_json(s, "-a", 10, "-r", 200, "-d", "1200ms", "--interval", "500ms")

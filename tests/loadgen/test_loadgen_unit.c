@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of tandem-loadgen's pure parts (bench/loadgen_hist.c,
- * bench/loadgen_sip.c): the histogram's buckets and percentiles, name
- * patterns, the response parser on valid and hostile input, branches, and
- * the requests and digest answers it builds.
+ * bench/loadgen_sip.c, bench/loadgen_json.c): the histogram's buckets and
+ * percentiles, name patterns, the response parser on valid and hostile
+ * input, branches, the requests and digest answers it builds, and the JSON
+ * strings of its report.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,4 +560,43 @@ Test(lg_digest, rfc7616_sha256_and_md5_examples)
 	lg_digest_response(LG_ALG_MD5, "Mufasa", "http-auth@example.org", "Circle of Life",
 			   "GET", "/dir/index.html", nonce, 1, cnonce, true, out);
 	cr_assert_str_eq(out, "8ca523f5e9506fed4657c9700eebdbec");
+}
+
+/* ---- JSON strings --------------------------------------------------------- */
+
+Test(lg_json, quotes_backslashes_and_control_bytes_are_escaped)
+{
+	char buf[128];
+
+	cr_assert_eq(lg_json_string("example.com", buf, sizeof(buf)), 13);
+	cr_assert_str_eq(buf, "\"example.com\"");
+	cr_assert_eq(lg_json_string("", buf, sizeof(buf)), 2);
+	cr_assert_str_eq(buf, "\"\"");
+	lg_json_string("a\"b\\c", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "\"a\\\"b\\\\c\"");
+	lg_json_string("x\x01y\ty\x1f\x7f", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "\"x\\u0001y\\u0009y\\u001f\\u007f\"");
+	/* Bytes outside ASCII by value: the output is always plain ASCII. */
+	lg_json_string("\xc3\xa9", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "\"\\u00c3\\u00a9\"");
+	lg_json_string("[2001:db8::1]:5060", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "\"[2001:db8::1]:5060\"");
+}
+
+Test(lg_json, never_writes_past_the_buffer)
+{
+	const char *in = "d\"o\\m\x02ain";
+	char full[64];
+	int n = lg_json_string(in, full, sizeof(full));
+
+	cr_assert_gt(n, 0);
+	for (size_t cap = 0; cap <= (size_t)n; cap++) {
+		char *buf = malloc(cap ? cap : 1);
+		cr_assert_eq(lg_json_string(in, buf, cap), TDM_ENOSPACE, "cap %zu", cap);
+		free(buf);
+	}
+	char *exact = malloc((size_t)n + 1);
+	cr_assert_eq(lg_json_string(in, exact, (size_t)n + 1), n);
+	cr_assert_str_eq(exact, full);
+	free(exact);
 }

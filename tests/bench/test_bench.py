@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""Smoke test of the benchmark commands: bench/run (micro and one short
+socket scenario) and bench/compare-kamailio (tandem and Kamailio, both
+auth modes, very short load steps), each with its results written into a
+temporary directory. They must exit 0 and write their Markdown, JSON (and
+for the comparison the gnuplot PNG) with a measurement in every place one
+is expected. What the figures are is not checked: this proves the
+commands work, not how fast tandem is. About 25 s in all."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD_DIR = os.path.abspath(os.environ.get("TANDEM_BUILD_DIR", os.path.join(ROOT, "build")))
+KAMAILIO = "/usr/sbin/kamailio"
+
+
+def run(cmd, timeout):
+    r = subprocess.run([sys.executable] + cmd, capture_output=True, text=True, timeout=timeout,
+                       cwd=ROOT)
+    return r.returncode, r.stdout + r.stderr
+
+
+class BenchTest(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="tandem-bench-smoke-")
+        self.addCleanup(shutil.rmtree, self.out, True)
+
+    def path(self, name):
+        return os.path.join(self.out, name)
+
+    def load_runs(self):
+        """Every loadgen report is JSON; returns them."""
+        runs = sorted(os.listdir(self.path("runs")))
+        self.assertTrue(runs, "no loadgen report in runs/")
+        reports = []
+        for name in runs:
+            with open(os.path.join(self.path("runs"), name)) as f:
+                reports.append(json.load(f))
+        return reports
+
+
+class BenchRun(BenchTest):
+    def test_micro_and_one_socket_scenario_write_their_results(self):
+        rc, log = run(["bench/run", "--build", BUILD_DIR, "--only", "micro,socket-1w",
+                       "--repeat", "1", "--step", "0.3", "--aors", "100",
+                       "--micro-runs", "1", "--budget", "60", "--out", self.out], 120)
+        self.assertEqual(rc, 0, log)
+        with open(self.path("results.md")) as f:
+            md = f.read()
+        self.assertIn("### Parse + process (one core, no I/O)", md)
+        self.assertIn("| `register` |", md)
+        self.assertIn("### Socket path, 1 worker, no auth", md)
+        self.assertRegex(md, r"\| micro \| ran \|")
+        self.assertRegex(md, r"\| socket-1w \| ran \|")
+        with open(self.path("summary.json")) as f:
+            summary = json.load(f)
+        self.assertEqual(summary["scenarios"]["socket-1w"]["status"], "ran")
+        socket = summary["summary"]["socket-1w"]
+        self.assertGreater(socket["max"], 0, "no step passed: %s" % socket)
+        self.assertGreater(socket["cpu_us"], 0)
+        self.assertIsNotNone(socket["p99_80"])
+        self.assertTrue(summary["curves"]["socket-1w"])
+        for rep in self.load_runs():
+            self.assertEqual(rep["domain"], "example.com")
+        self.assertGreater(os.path.getsize(self.path("curves.dat")), 0)
+        self.assertGreater(os.path.getsize(self.path("micro.txt")), 0)
+        # Nothing went into the source tree's results.
+        self.assertNotIn(os.path.join(ROOT, "bench", "results"), md)
+
+    def test_a_scenario_that_does_not_fit_the_budget_is_skipped_with_the_reason(self):
+        rc, log = run(["bench/run", "--build", BUILD_DIR, "--only", "socket-2w",
+                       "--budget", "1", "--out", self.out], 60)
+        self.assertEqual(rc, 0, log)
+        with open(self.path("results.md")) as f:
+            md = f.read()
+        self.assertRegex(md, r"\| socket-2w \| skipped \|")
+        self.assertIn("time budget (--budget)", md)
+
+
+class CompareKamailio(BenchTest):
+    def test_both_servers_both_auth_modes_are_measured_and_plotted(self):
+        self.assertTrue(os.access(KAMAILIO, os.X_OK),
+                        "%s is missing: scripts/setup installs it (kamailio)" % KAMAILIO)
+        self.assertTrue(shutil.which("gnuplot"),
+                        "gnuplot is missing: scripts/setup installs it (gnuplot-nox)")
+        rc, log = run(["bench/compare-kamailio", "--build", BUILD_DIR, "--repeat", "1",
+                       "--step", "0.2", "--timeout", "0.5", "--aors", "100",
+                       "--budget", "90", "--out", self.out], 150)
+        self.assertEqual(rc, 0, log)
+        with open(self.path("compare.md")) as f:
+            md = f.read()
+        self.assertIn("### No authentication", md)
+        self.assertIn("### Digest authentication", md)
+        for ratio in ("tandem / Kamailio |", "tandem / Kamailio (auth_db + db_text) |",
+                      "tandem / Kamailio (htable) |"):
+            self.assertIn(ratio, md)
+        with open(self.path("summary.json")) as f:
+            summary = json.load(f)["summary"]
+        self.assertEqual(sorted(summary), ["kamailio-dbtext/digest", "kamailio-htable/digest",
+                                           "kamailio-plain/none", "tandem/digest",
+                                           "tandem/none"])
+        for key, s in summary.items():
+            self.assertGreater(s["max"], 0, "%s: no step passed: %s" % (key, s))
+            self.assertGreater(s["cpu_us"], 0, key)
+        for rep in self.load_runs():
+            self.assertGreater(rep["counters"]["responses"], 0)
+        with open(self.path("throughput.dat")) as f:
+            self.assertEqual(f.read().count('offered "'), 5)
+        with open(self.path("throughput.png"), "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

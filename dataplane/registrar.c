@@ -494,8 +494,7 @@ bool dp_register(struct dp_req *r)
 	struct sip_msg *m = r->m;
 	struct dp_worker *w = r->w;
 	const struct user *usr = NULL;
-	const struct sip_uri *ruri;
-	struct sip_uri to;
+	const struct sip_uri *ruri, *to;
 	uint32_t max_contacts;
 	int len, rc;
 
@@ -522,13 +521,14 @@ bool dp_register(struct dp_req *r)
 	}
 
 	/* Step 5 first in code, because steps 3-4 need to know whose AOR it is;
-	 * its answers only come after authentication. */
-	if (sip_uri_parse(m->to.uri, &to) < 0 ||
-	    (to.scheme != SIP_URI_SIP && to.scheme != SIP_URI_SIPS)) {
+	 * its answers only come after authentication. The To URI as
+	 * sip_parse() decoded it. */
+	to = &m->to_uri;
+	if (m->to_uri_rc < 0 || (to->scheme != SIP_URI_SIP && to->scheme != SIP_URI_SIPS)) {
 		dp_count(&w->ctr, DP_CTR_reg_bad_aor);
 		return dp_reply_simple(r, 400, "To Is Not A SIP URI");
 	}
-	len = dp_aor_resolve(r->w, r->s, &to, &usr);
+	len = dp_aor_resolve(r->w, r->s, to, &usr);
 
 	/* Steps 3 and 4. */
 	if (s->auth == DP_AUTH_DIGEST) {
@@ -565,9 +565,8 @@ bool dp_register(struct dp_req *r)
 		int64_t e = c->expires != SIP_ABSENT ? c->expires
 			   : m->expires != SIP_ABSENT ? m->expires
 						      : (int64_t)s->default_expires;
-		struct sip_uri cu;
 
-		if (sip_uri_parse(c->na.uri, &cu) < 0) {
+		if (c->uri_rc < 0) {
 			dp_count(&w->ctr, DP_CTR_rx_malformed);
 			return dp_reply_simple(r, 400, "Malformed Contact URI");
 		}

@@ -16,8 +16,12 @@
  * are decoded in one pass; anything else falls back to the general
  * grammar, which gives the same result for whatever a fast path accepts
  * (a differential fuzz of both against the general code is how that was
- * checked). The Request-URI is decoded with sip_uri_parse() once, here,
- * for the handlers to reuse.
+ * checked). The Request-URI, the To URI of a REGISTER and the Contact
+ * URIs are decoded with sip_uri_parse() once, here and in
+ * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
+ * decode replaces the name-addr's character scan, so each URI is read
+ * once (tests/unit/test_sip_parse.c checks the results against the
+ * general functions).
  *
  * Errors: the first problem found is kept in m->error (a static string fit
  * for a 400 reason phrase) and parsing goes on where the framing still makes
@@ -938,11 +942,17 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
  * their number, or returns -1 when nameaddr_slow() must decide (*na may
  * then hold anything). v is trimmed. Whatever this accepts,
  * nameaddr_slow() decodes to the same result.
+ *
+ * With uri not NULL (To of a REGISTER, Contact: the URIs the registrar
+ * reads), the URI is decoded too: when this returns >= 0, *uri_rc and
+ * *uri are what sip_uri_parse(na->uri) gives. The decode then stands in
+ * for the character scan, so the URI is read once.
  */
-static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv)
+static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
+			 struct sip_uri *uri, int *uri_rc)
 {
 	uint32_t i = 0, s, e;
-	bool have_tag = false;
+	bool have_tag = false, uri_checked = false;
 	int n;
 
 	if (v.len < 2)
@@ -963,12 +973,30 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv)
 	}
 	/* The URI runs to the first '>', all of it URI characters. */
 	s = i + 1;
-	e = span(v, s, C_URIC);
-	if (e >= v.len || v.s[e] != '>')
-		return -1;
+	if (uri) {
+		const char *gt = memchr(v.s + s, '>', v.len - s);
+
+		if (gt == NULL)
+			return -1;
+		e = (uint32_t)(gt - v.s);
+		*uri_rc = sip_uri_parse(tstr_sub(v, s, e - s), uri);
+		/* A sip or sips URI that sip_uri_parse() accepts is made of
+		 * C_URIC characters only and starts with its scheme (see
+		 * parse_request_line()): the scan below would stop at this
+		 * '>' and scheme_ok() would hold. Whatever else is there
+		 * (another scheme, an error) is scanned: if the scan stops
+		 * anywhere but at this '>', the general path decides. */
+		uri_checked = *uri_rc == 0 &&
+			      (uri->scheme == SIP_URI_SIP || uri->scheme == SIP_URI_SIPS);
+	}
+	if (!uri_checked) {
+		e = span(v, s, C_URIC);
+		if (e >= v.len || v.s[e] != '>')
+			return -1;
+		if (!scheme_ok(tstr_sub(v, s, e - s)))
+			return -1;
+	}
 	na->uri = tstr_sub(v, s, e - s);
-	if (!scheme_ok(na->uri))
-		return -1;
 	na->bracketed = true;
 	na->params = TSTR_NULL;
 	na->tag = TSTR_NULL;
@@ -998,11 +1026,33 @@ int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
 	struct sip_nameaddr na;
 	tstr v = trim(value);
 
-	if (nameaddr_fast(v, &na, pv) >= 0) {
+	if (nameaddr_fast(v, &na, pv, NULL, NULL) >= 0) {
 		*out = na;
 		return 0;
 	}
 	return nameaddr_slow(v, out);
+}
+
+/* sip_parse_nameaddr() and sip_uri_parse() of the URI it finds, into
+ * *uri_rc and *uri. When the name-addr is malformed, *uri_rc is left
+ * alone and *uri may hold anything. */
+static int nameaddr_and_uri(tstr value, struct sip_nameaddr *out, struct sip_uri *uri,
+			    int *uri_rc)
+{
+	struct hparam pv[FAST_PARAMS];
+	struct sip_nameaddr na;
+	tstr v = trim(value);
+	int rc;
+
+	if (nameaddr_fast(v, &na, pv, uri, &rc) >= 0) {
+		*out = na;
+		*uri_rc = rc;
+		return 0;
+	}
+	if (nameaddr_slow(v, out) != 0)
+		return TDM_EMALFORMED;
+	*uri_rc = sip_uri_parse(out->uri, uri);
+	return 0;
 }
 
 /* callid = word [ "@" word ] */
@@ -1304,7 +1354,9 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate To header");
-		} else if (sip_parse_nameaddr(v, &m->to) != 0) {
+		} else if (m->method == SIP_REGISTER
+				   ? nameaddr_and_uri(v, &m->to, &m->to_uri, &m->to_uri_rc) != 0
+				   : sip_parse_nameaddr(v, &m->to) != 0) {
 			FAIL(m, "Malformed To header");
 		}
 		break;
@@ -1569,6 +1621,7 @@ static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 	m->ncontacts = 0;
 	m->error = NULL;
 	m->ruri_rc = TDM_EMALFORMED;
+	m->to_uri_rc = TDM_EMALFORMED;
 }
 
 int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
@@ -1770,9 +1823,12 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 	*why = "Malformed Contact";
 	/* The usual shape is split in one pass; anything else is decoded
 	 * by the general functions, with the same result. */
-	n = nameaddr_fast(v, &c->na, hp);
-	if (n < 0 && nameaddr_slow(v, &c->na) != 0)
-		return TDM_EMALFORMED;
+	n = nameaddr_fast(v, &c->na, hp, &c->uri, &c->uri_rc);
+	if (n < 0) {
+		if (nameaddr_slow(v, &c->na) != 0)
+			return TDM_EMALFORMED;
+		c->uri_rc = sip_uri_parse(c->na.uri, &c->uri);
+	}
 	c->expires = SIP_ABSENT;
 	c->q = SIP_Q_ABSENT;
 	c->instance = TSTR_NULL;

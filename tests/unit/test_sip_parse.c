@@ -1710,3 +1710,143 @@ Test(sip_parse, guard_page_helpers_stop_at_the_end_of_their_input)
 	}
 	munmap(map, 2 * (size_t)pg);
 }
+
+/* ------------------------------------------------------------------ */
+/* Fast paths against the general path (differential).
+ *
+ * sip_parse() and sip_parse_contacts() take shortcuts for the usual
+ * shapes of a field. Each check below recomputes a decoded result with
+ * the general, public functions and asserts that it is the same, down to
+ * the pointers; the corpus is every RFC 4475 message plus a typical
+ * REGISTER with every byte of its interesting fields replaced by each of
+ * the 256 octets in turn. */
+
+static bool same_tstr(tstr a, tstr b)
+{
+	return a.len == b.len && (a.len == 0 || a.s == b.s);
+}
+
+static void expect_same_uri(const struct sip_uri *a, const struct sip_uri *b, const char *what)
+{
+	cr_expect(a->scheme == b->scheme && same_tstr(a->scheme_name, b->scheme_name) &&
+		  same_tstr(a->user, b->user) && same_tstr(a->password, b->password) &&
+		  same_tstr(a->host, b->host) && a->port == b->port &&
+		  same_tstr(a->params, b->params) && same_tstr(a->headers, b->headers),
+		  "%s: decoded URI differs from sip_uri_parse()", what);
+}
+
+static void expect_same_nameaddr(const struct sip_nameaddr *a, const struct sip_nameaddr *b,
+				 const char *what)
+{
+	cr_expect(same_tstr(a->display, b->display) && same_tstr(a->uri, b->uri) &&
+		  same_tstr(a->params, b->params) && same_tstr(a->tag, b->tag) &&
+		  a->bracketed == b->bracketed,
+		  "%s: name-addr differs from sip_parse_nameaddr()", what);
+}
+
+/* A URI decoded once by the parser (rc, u) is what sip_uri_parse() of
+ * its text gives. */
+static void expect_uri_decoded_once(tstr text, int rc, const struct sip_uri *u, const char *what)
+{
+	struct sip_uri want;
+	int want_rc = sip_uri_parse(text, &want);
+
+	cr_expect_eq(rc, want_rc, "%s: rc %d, sip_uri_parse() says %d", what, rc, want_rc);
+	if (rc == 0 && want_rc == 0)
+		expect_same_uri(u, &want, what);
+}
+
+/* The To of a REGISTER and every Contact of m, against the general
+ * decoders. */
+static void expect_fast_paths_agree(struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_TO);
+	struct sip_nameaddr na;
+	unsigned k = 0;
+	tstr v;
+
+	if (m->method == SIP_REGISTER && h && m->hdr_count[SIP_HDR_TO] == 1) {
+		if (sip_parse_nameaddr(h->value, &na) == 0) {
+			expect_same_nameaddr(&m->to, &na, "To");
+			expect_uri_decoded_once(m->to.uri, m->to_uri_rc, &m->to_uri, "To");
+		} else {
+			cr_expect_lt(m->to_uri_rc, 0, "To: malformed, yet its URI is decoded");
+		}
+	}
+	if (sip_parse_contacts(m) != 0)
+		return;
+	for (h = sip_header_first(m, SIP_HDR_CONTACT); h; h = sip_header_next(m, h)) {
+		uint32_t pos = 0;
+
+		while (sip_list_next(h->value, &pos, &v)) {
+			if (v.len == 1 && v.s[0] == '*')
+				continue;
+			cr_assert_lt(k, m->ncontacts);
+			cr_assert_eq(sip_parse_nameaddr(v, &na), 0, "Contact %u", k);
+			expect_same_nameaddr(&m->contacts[k].na, &na, "Contact");
+			expect_uri_decoded_once(m->contacts[k].na.uri, m->contacts[k].uri_rc,
+						&m->contacts[k].uri, "Contact");
+			k++;
+		}
+	}
+	cr_expect_eq(k, m->ncontacts);
+}
+
+/* reg_typical with the field that starts with `field` replaced by
+ * "field: value", every byte of value in turn replaced by each octet. */
+static void mutate_field(const char *field, const char *value)
+{
+	char b[1024];
+	const char *at = strstr(reg_typical, field);
+	size_t pre, vlen = strlen(value), post_at, n;
+
+	cr_assert_not_null(at);
+	pre = (size_t)(at - reg_typical) + strlen(field) + 2;
+	post_at = (size_t)(strchr(at, '\r') - reg_typical);
+	n = pre + vlen + (sizeof(reg_typical) - 1 - post_at);
+	cr_assert_lt(n, sizeof(b));
+	memcpy(b, reg_typical, pre);
+	memcpy(b + pre, value, vlen);
+	memcpy(b + pre + vlen, reg_typical + post_at, sizeof(reg_typical) - 1 - post_at);
+	sip_parse(&msg, b, (uint32_t)n);
+	expect_fast_paths_agree(&msg);
+	for (size_t i = pre; i < pre + vlen; i++) {
+		for (unsigned c = 0; c < 256; c++) {
+			char saved = b[i];
+
+			b[i] = (char)c;
+			sip_parse(&msg, b, (uint32_t)n);
+			expect_fast_paths_agree(&msg);
+			b[i] = saved;
+		}
+	}
+}
+
+Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_does)
+{
+	static const char *const values[] = {
+		"\"Alice\" <sip:alice@example.com>",
+		"<sips:alice:pw@[2001:db8::1]:5061;transport=tls;lr?Subject=x&h=%20>;tag=9",
+		"<sip:%41lice@EXAMPLE.com.:5060;user=phone>;expires=60;q=0.5",
+		"<tel:+1-201-555-0123;phone-context=x>",
+		"<urn:uuid:f81d4fae>;+sip.instance=\"<urn:uuid:1>\";reg-id=2",
+		"Bob <sip:b@h>",
+		"sip:b@h;tag=1",
+		"<sip:b@h> ;tag=1",
+		"\"a\\\"b\" <sip:b@h>",
+		"\"a>b\" <sip:b@h>",
+		"<sip:a@b>>",
+		"<sip:a b@c>",
+		"<sip:@h>",
+	};
+
+	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		mutate_field("To", values[i]);
+		mutate_field("Contact", values[i]);
+	}
+	for (unsigned i = 0; i < sizeof(torture) / sizeof(torture[0]); i++) {
+		parse_file(torture[i].file);
+		expect_fast_paths_agree(&msg);
+		free_bufs();
+	}
+}

@@ -477,17 +477,6 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 
 /* ---------------------------------------------------------------- */
 
-/* dp_host_served() with its usual answer first: the Request-URI names the
- * configured domain (kept in lower case) byte for byte. Anything else is
- * for dp_host_served() to decide, with the same answer. */
-static bool ruri_host_served(const struct dp_settings *s, tstr host)
-{
-	if (host.len && host.len == strlen(s->domain) &&
-	    memcmp(host.s, s->domain, host.len) == 0)
-		return true;
-	return dp_host_served(s, host);
-}
-
 bool dp_register(struct dp_req *r)
 {
 	const struct dp_settings *s = r->s;
@@ -506,7 +495,7 @@ bool dp_register(struct dp_req *r)
 		dp_count(&w->ctr, DP_CTR_req_bad_scheme);
 		return dp_reply_simple(r, 416, NULL);
 	}
-	if (!ruri_host_served(s, ruri->host)) {
+	if (!dp_host_served(s, ruri->host)) {
 		dp_count(&w->ctr, DP_CTR_reg_domain_refused);
 		return dp_reply_simple(r, 404, "Domain Not Served");
 	}

@@ -167,8 +167,14 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 		name = tstr_make(name_buf, n);
 	}
 
-	users = rcu_dereference(r->w->shared->users);
-	usr = users ? users_find(users, name) : NULL;
+	/* Usually the credentials name the AOR's user, found already: by
+	 * name, users_find() would give that very record. */
+	if (aor_user && tstr_eq(name, tstr_cstr(aor_user->name))) {
+		usr = aor_user;
+	} else {
+		users = rcu_dereference(r->w->shared->users);
+		usr = users ? users_find(users, name) : NULL;
+	}
 	if (!usr || !usr->has_password || strlen(usr->name) != name.len) {
 		/* Unknown users get the same answer as a wrong password, so
 		 * that answers do not tell which user names exist. Matching by

@@ -83,7 +83,8 @@ static bool challenge(struct dp_req *r, bool stale)
 	const struct dp_settings *s = r->s;
 	char nonce[DIGEST_NONCE_LEN];
 
-	digest_nonce_make(&r->w->shared->nonce_key, r->w->now_s, r->m->call_id, nonce);
+	digest_nonce_make_cached(&r->w->nonce_key, &r->w->shared->nonce_key, r->w->now_s,
+				 r->m->call_id, nonce);
 	dp_reply_start(r, 401, NULL);
 	/* RFC 8760 §2.4: one challenge per algorithm, preferred first. */
 	for (unsigned i = 0; i < s->nalgs; i++) {
@@ -146,8 +147,8 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 	if (digest_alg_parse(cred.algorithm, &alg) < 0 || !offered(s, alg))
 		return !challenge(r, false);
 
-	rc = digest_nonce_check(&r->w->shared->nonce_key, cred.nonce, m->call_id,
-				r->w->now_s, s->nonce_lifetime);
+	rc = digest_nonce_check_cached(&r->w->nonce_key, &r->w->shared->nonce_key, cred.nonce,
+				       m->call_id, r->w->now_s, s->nonce_lifetime);
 	if (rc == TDM_ESTALE)
 		return !challenge(r, true);
 	if (rc < 0)

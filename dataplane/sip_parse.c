@@ -5,7 +5,9 @@
  * sip_parse() walks the datagram once: an SSE2 compare (memchr() elsewhere)
  * finds line ends, the usual spelling of a header name is recognised
  * without scanning it (any other by a switch on its length), and only the
- * fields every request needs are decoded. Everything else (Contact,
+ * fields every request needs are decoded. Runs of token, parameter, word
+ * and URI characters are scanned 16 bytes at a time where SSSE3 is there
+ * (sip_chars.h). Everything else (Contact,
  * Authorization, option tags, parameters) is decoded on demand by the
  * helpers below. Every tstr points into the caller's buffer; every read is
  * checked against its bounds, so a datagram that is not NUL-terminated, or
@@ -36,123 +38,8 @@
 #endif
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
-
-/* ------------------------------------------------------------------ */
-/* Character classes (RFC 3261 §25.1). */
-
-enum {
-	C_TOKEN = 1 << 0,  /* token */
-	C_PARAM = 1 << 1,  /* unquoted parameter name or value: token, host,
-	                    * or URI paramchar (escapes included via '%') */
-	C_WORD = 1 << 2,   /* Call-ID word */
-	C_HOST = 1 << 3,   /* hostname / IPv4address characters */
-	C_DIGIT = 1 << 4,
-	C_HEX = 1 << 5,
-	C_URIC = 1 << 6,   /* may appear in a URI after the scheme: visible
-	                    * ASCII except < > " { } | \ ^ ` # */
-	C_WS = 1 << 7,     /* SP HT CR LF */
-	C_ALPHA = 1 << 8,
-	C_SCHEME = 1 << 9, /* ALPHA DIGIT + - . */
-	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
-	C_ALNUM = 1 << 11,
-	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
-};
-
-#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
-#define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
-#define K_LETTER (K_ALNUM | C_ALPHA)
-#define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
-
-static const uint16_t chr_class[256] = {
-	['a' ... 'f'] = K_LOWER_HEX,
-	['g' ... 'z'] = K_LETTER,
-	['A' ... 'F'] = K_LOWER_HEX,
-	['G' ... 'Z'] = K_LETTER,
-	['0' ... '9'] = K_NUM,
-	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
-	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['`'] = C_TOKEN | C_PARAM | C_WORD,
-	['('] = C_PARAM | C_WORD | C_URIC,
-	[')'] = C_PARAM | C_WORD | C_URIC,
-	[':'] = C_PARAM | C_WORD | C_URIC,
-	['/'] = C_PARAM | C_WORD | C_URIC,
-	['['] = C_PARAM | C_WORD | C_URIC,
-	[']'] = C_PARAM | C_WORD | C_URIC,
-	['&'] = C_PARAM | C_URIC,
-	['$'] = C_PARAM | C_URIC,
-	['?'] = C_WORD | C_URIC,
-	['<'] = C_WORD | C_LIST,
-	['>'] = C_WORD | C_LIST,
-	['\\'] = C_WORD | C_QSTOP,
-	['"'] = C_WORD | C_LIST | C_QSTOP,
-	['{'] = C_WORD,
-	['}'] = C_WORD,
-	['='] = C_URIC,
-	[';'] = C_URIC,
-	[','] = C_URIC | C_LIST,
-	['@'] = C_URIC,
-	[' '] = C_WS,
-	['\t'] = C_WS,
-	['\r'] = C_WS,
-	['\n'] = C_WS,
-};
-
-static inline bool is_class(char c, unsigned cls)
-{
-	return (chr_class[(unsigned char)c] & cls) != 0;
-}
-
-/* Index of the first byte at or after i that is not in cls. Unrolled, and
- * on pointers rather than 32-bit indexes (which cost a move per byte):
- * this loop is where the parser spends most of its time. */
-static inline uint32_t span(tstr s, uint32_t i, unsigned cls)
-{
-	const unsigned char *b = (const unsigned char *)s.s;
-	const unsigned char *p = b + i, *e = b + s.len;
-
-	for (; e - p >= 4; p += 4) {
-		if (!(chr_class[p[0]] & cls))
-			return (uint32_t)(p - b);
-		if (!(chr_class[p[1]] & cls))
-			return (uint32_t)(p + 1 - b);
-		if (!(chr_class[p[2]] & cls))
-			return (uint32_t)(p + 2 - b);
-		if (!(chr_class[p[3]] & cls))
-			return (uint32_t)(p + 3 - b);
-	}
-	while (p < e && (chr_class[*p] & cls))
-		p++;
-	return (uint32_t)(p - b);
-}
-
-/* Index of the first byte at or after i that is in cls (s.len if none). */
-static inline uint32_t span_not(tstr s, uint32_t i, unsigned cls)
-{
-	const unsigned char *b = (const unsigned char *)s.s;
-	const unsigned char *p = b + i, *e = b + s.len;
-
-	for (; e - p >= 4; p += 4) {
-		if (chr_class[p[0]] & cls)
-			return (uint32_t)(p - b);
-		if (chr_class[p[1]] & cls)
-			return (uint32_t)(p + 1 - b);
-		if (chr_class[p[2]] & cls)
-			return (uint32_t)(p + 2 - b);
-		if (chr_class[p[3]] & cls)
-			return (uint32_t)(p + 3 - b);
-	}
-	while (p < e && !(chr_class[*p] & cls))
-		p++;
-	return (uint32_t)(p - b);
-}
 
 static inline bool is_sp(char c)
 {

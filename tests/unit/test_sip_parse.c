@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
 
 #ifndef TESTDATA_DIR
@@ -1848,5 +1849,81 @@ Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_do
 		parse_file(torture[i].file);
 		expect_fast_paths_agree(&msg);
 		free_bufs();
+	}
+}
+
+/* Every PSHUFB class table of sip_chars.h against chr_class, for all 256
+ * byte values: the 16-byte scans and the byte loop agree on every byte. */
+static const struct {
+	const char *name;
+	unsigned cls;
+} nibble_classes[] = {
+	{ "C_TOKEN", C_TOKEN }, { "C_PARAM", C_PARAM }, { "C_WORD", C_WORD },
+	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP },
+};
+
+Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
+{
+	for (unsigned k = 0; k < sizeof(nibble_classes) / sizeof(nibble_classes[0]); k++) {
+		const uint8_t *lo = class_nibbles(nibble_classes[k].cls);
+
+		cr_assert_not_null(lo, "%s has no table", nibble_classes[k].name);
+		for (unsigned b = 0; b < 256; b++) {
+			bool simd = (lo[b & 15] & class_hi[b >> 4]) != 0;
+			bool table = (chr_class[b] & nibble_classes[k].cls) != 0;
+
+			cr_assert_eq(simd, table, "%s, byte 0x%02x", nibble_classes[k].name, b);
+		}
+	}
+}
+
+/* span() / span_not() of class number k (the constant each needs). */
+static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
+{
+	switch (k) {
+	case 0: return not ? span_not(s, i, C_TOKEN) : span(s, i, C_TOKEN);
+	case 1: return not ? span_not(s, i, C_PARAM) : span(s, i, C_PARAM);
+	case 2: return not ? span_not(s, i, C_WORD) : span(s, i, C_WORD);
+	case 3: return not ? span_not(s, i, C_URIC) : span(s, i, C_URIC);
+	default: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	}
+}
+
+Test(sip_parse, chars_spans_stop_where_a_byte_loop_stops)
+{
+	/* Mostly members of every class, some of none: runs of every length
+	 * end at every position of a block. */
+	static const char alphabet[] = "aZ09-._~%!'*+()[]:/&$?@=;,<>\\\"\" {}|^`#\t\r\n\x80\xff";
+	unsigned seed = 12345;
+
+	for (unsigned round = 0; round < 3000; round++) {
+		uint32_t len = round % 48;
+		char *buf = malloc(len ? len : 1);   /* exact size: ASan sees any over-read */
+
+		cr_assert_not_null(buf);
+		for (uint32_t j = 0; j < len; j++) {
+			seed = seed * 1103515245u + 12345u;
+			/* Three times in four a letter, so that runs are long. */
+			buf[j] = (seed >> 16) % 4 ? 'a' + (char)((seed >> 20) % 26)
+						  : alphabet[(seed >> 18) % (sizeof(alphabet) - 1)];
+		}
+		for (unsigned k = 0; k < sizeof(nibble_classes) / sizeof(nibble_classes[0]); k++) {
+			unsigned cls = nibble_classes[k].cls;
+
+			for (uint32_t i = 0; i <= len; i++) {
+				uint32_t in = i, out = i;
+
+				while (in < len && (chr_class[(unsigned char)buf[in]] & cls))
+					in++;
+				while (out < len && !(chr_class[(unsigned char)buf[out]] & cls))
+					out++;
+				cr_assert_eq(span_k(k, false, tstr_make(buf, len), i), in,
+					     "span %s, length %u, from %u", nibble_classes[k].name, len, i);
+				cr_assert_eq(span_k(k, true, tstr_make(buf, len), i), out,
+					     "span_not %s, length %u, from %u", nibble_classes[k].name,
+					     len, i);
+			}
+		}
+		free(buf);
 	}
 }

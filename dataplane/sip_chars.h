@@ -129,6 +129,10 @@ static const uint8_t nib_qstop[16] = {
 	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
 };
+static const uint8_t nib_alnum[16] = {
+	0x2a, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,
+	0x3e, 0x3e, 0x3c, 0x14, 0x14, 0x14, 0x14, 0x14,
+};
 
 /* The PSHUFB table of cls, or NULL for a class scanned a byte at a time.
  * cls is a constant at every call of span() and span_not(), which are
@@ -141,6 +145,7 @@ static inline const uint8_t *class_nibbles(unsigned cls)
 	case C_WORD: return nib_word;
 	case C_URIC: return nib_uric;
 	case C_QSTOP: return nib_qstop;
+	case C_ALNUM: return nib_alnum;
 	default: return NULL;
 	}
 }
@@ -236,5 +241,13 @@ static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t 
 		p++;
 	return (uint32_t)(p - b);
 }
+
+/*
+ * sip_host_len() of the host that starts at s.s[i]: its length, 0 when
+ * none starts there. Reads nothing outside s, and may read all of it:
+ * given the whole string a host is part of (a URI, a Via value), it can
+ * classify the host's bytes 16 at a time.
+ */
+uint32_t sip_host_span(tstr s, uint32_t i);
 
 #endif

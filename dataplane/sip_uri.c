@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
 
 /* Character classes of RFC 3261 §25.1; '%' escapes are handled apart. */
@@ -258,7 +259,7 @@ sip:
 	}
 
 	/* hostport */
-	e = sip_host_len(tstr_tail(rest, i));
+	e = sip_host_span(rest, i);
 	if (e == 0)
 		goto malformed;
 	u.host = tstr_sub(rest, i, e);

@@ -1859,7 +1859,7 @@ static const struct {
 	unsigned cls;
 } nibble_classes[] = {
 	{ "C_TOKEN", C_TOKEN }, { "C_PARAM", C_PARAM }, { "C_WORD", C_WORD },
-	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP },
+	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP }, { "C_ALNUM", C_ALNUM },
 };
 
 Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
@@ -1885,7 +1885,8 @@ static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
 	case 1: return not ? span_not(s, i, C_PARAM) : span(s, i, C_PARAM);
 	case 2: return not ? span_not(s, i, C_WORD) : span(s, i, C_WORD);
 	case 3: return not ? span_not(s, i, C_URIC) : span(s, i, C_URIC);
-	default: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	case 4: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	default: return not ? span_not(s, i, C_ALNUM) : span(s, i, C_ALNUM);
 	}
 }
 
@@ -1926,4 +1927,50 @@ Test(sip_parse, chars_spans_stop_where_a_byte_loop_stops)
 		}
 		free(buf);
 	}
+}
+
+/* sip_host_span() classifies a host 16 bytes at a time when the string
+ * around it is long enough, and a byte at a time otherwise: the same host,
+ * placed both ways, must get the same length. */
+Test(sip_parse, differential_host_span_block_and_byte_loop_agree)
+{
+	static const char alphabet[] = "aZ09-.-.:;@>\x80";
+	unsigned seed = 777;
+
+	for (unsigned round = 0; round < 20000; round++) {
+		char text[24], *shortbuf, *longbuf;
+		uint32_t len = 1 + round % 20, pad = 16;
+
+		for (uint32_t j = 0; j < len; j++) {
+			seed = seed * 1103515245u + 12345u;
+			text[j] = (seed >> 16) % 2 ? 'a' + (char)((seed >> 20) % 26)
+						  : alphabet[(seed >> 18) % (sizeof(alphabet) - 1)];
+		}
+		/* Alone in an exact-size buffer (the byte loop below 16 bytes),
+		 * and after 16 bytes of padding (the block). */
+		shortbuf = malloc(len);
+		longbuf = malloc(pad + len);
+		cr_assert(shortbuf && longbuf);
+		memcpy(shortbuf, text, len);
+		memset(longbuf, 'x', pad);
+		memcpy(longbuf + pad, text, len);
+		if (len < 16)
+			cr_assert_eq(sip_host_span(tstr_make(longbuf, pad + len), pad),
+				     sip_host_len(tstr_make(shortbuf, len)),
+				     "host \"%.*s\"", (int)len, text);
+		else
+			cr_assert_eq(sip_host_span(tstr_make(longbuf, pad + len), pad),
+				     sip_host_len(tstr_make(shortbuf, len)));
+		free(shortbuf);
+		free(longbuf);
+	}
+	/* The usual hosts. */
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.com"), 10), 11);
+	cr_assert_eq(sip_host_span(TSTR_LIT("SIP/2.0/UDP 192.0.2.10:5060;rport"), 12), 10);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.com.;lr"), 10), 12);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@exa--mple.c-om"), 10), 14);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example-.com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example..com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.-com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@-example.com"), 10), 0);
 }

@@ -1134,7 +1134,8 @@ malformed:
 static bool via_fast(struct sip_msg *m, tstr v)
 {
 	struct sip_via *via = &m->via;
-	uint32_t i, e, seen = 0, port;
+	uint32_t i, e, seen = 0, port, params_at, kept_end;
+	bool rewritten_seen = false, kept_first = true;
 
 	if (v.len < 10 || memcmp(v.s, "SIP/2.0/", 8) != 0)
 		return false;
@@ -1166,10 +1167,12 @@ static bool via_fast(struct sip_msg *m, tstr v)
 			return false;
 		via->params = tstr_tail(v, i);
 	}
+	params_at = kept_end = i;
 	while (i < v.len) {
 		tstr name, pv;
-		unsigned bit;
+		unsigned bit = 0;
 		tstr *slot;
+		bool rewritten;
 
 		/* v.s[i] is ';' */
 		e = span(v, i + 1, C_PARAM);
@@ -1187,34 +1190,46 @@ static bool via_fast(struct sip_msg *m, tstr v)
 		}
 		if (i < v.len && v.s[i] != ';')
 			return false;
+		slot = NULL;
+		rewritten = false;
 		switch (name.len) {
 		case 5:
 			if (NAME_IS(name, "rport")) {
+				/* RFC 3581: a flag in requests, a port in responses. */
 				if (pv.len && !dec(pv, 65535, &port))
 					return false;
 				via->rport = true;
-				continue;
+				rewritten = true;
+			} else if (NAME_IS(name, "maddr")) {
+				bit = 4;
+				slot = &via->maddr;
 			}
-			if (!NAME_IS(name, "maddr"))
-				continue;
-			bit = 4;
-			slot = &via->maddr;
 			break;
 		case 6:
-			if (!NAME_IS(name, "branch"))
-				continue;
-			bit = 1;
-			slot = &via->branch;
+			if (NAME_IS(name, "branch")) {
+				bit = 1;
+				slot = &via->branch;
+			}
 			break;
 		case 8:
-			if (!NAME_IS(name, "received"))
-				continue;
-			bit = 2;
-			slot = &via->received;
+			if (NAME_IS(name, "received")) {
+				bit = 2;
+				slot = &via->received;
+				rewritten = true;
+			}
 			break;
 		default:
-			continue;
+			break;
 		}
+		/* Which parameters a response copies (kept_len). */
+		if (rewritten) {
+			rewritten_seen = true;
+		} else {
+			kept_first &= !rewritten_seen;
+			kept_end = i;
+		}
+		if (slot == NULL)
+			continue;
 		if (pv.len == 0)
 			return false;
 		if (!(seen & bit)) {
@@ -1224,6 +1239,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	}
 	via->value = v;
 	via->plain = true;
+	via->kept_len = kept_first ? kept_end - params_at : SIP_VIA_KEPT_SCATTERED;
 	m->via_ok = true;
 	return true;
 }

@@ -119,7 +119,13 @@ struct sip_via {
 	bool plain;     /* params hold no LWS and no quoted string, so each
 	                 * parameter is the text between two ';' (set by
 	                 * sip_parse() for the top Via; false means unknown) */
+	uint32_t kept_len; /* with plain: the parameters other than received
+	                    * and rport are params[0, kept_len), the others
+	                    * all come after them; SIP_VIA_KEPT_SCATTERED when
+	                    * they do not */
 };
+
+#define SIP_VIA_KEPT_SCATTERED UINT32_MAX
 
 /* name-addr or addr-spec with header parameters (From, To, Contact, Path). */
 struct sip_nameaddr {

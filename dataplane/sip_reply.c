@@ -290,8 +290,10 @@ static void put_via_params(struct wbuf *w, const struct sip_via *v)
 		put_via_params_slow(w, v->params);
 		return;
 	}
-	if (!v->rport && v->received.len == 0) {
-		putt(w, v->params);
+	if (v->kept_len != SIP_VIA_KEPT_SCATTERED) {
+		/* The usual ";branch=...;rport": the parameters to drop all
+		 * come last (the parser saw where). */
+		put(w, p, v->kept_len);
 		return;
 	}
 	while (p < end) {

@@ -72,6 +72,20 @@ static inline uint64_t siphash_le_partial(const uint8_t *p, size_t n)
 	return v;
 }
 
+/* The last len % 8 bytes of the len bytes at p, little-endian: when the
+ * string has 8 bytes or more, one load of its last 8, shifted; otherwise
+ * byte by byte. Nothing outside the string is read. */
+static inline uint64_t siphash_tail(const uint8_t *p, size_t len)
+{
+	size_t n = len & 7;
+
+	if (n == 0)
+		return 0;
+	if (len >= 8)
+		return siphash_le64(p + len - 8) >> (64 - 8 * n);
+	return siphash_le_partial(p + len - n, n);
+}
+
 static inline void siphash_init(struct siphash *h, const uint8_t key[SIPHASH_KEY_LEN])
 {
 	const uint64_t k0 = siphash_le64(key), k1 = siphash_le64(key + 8);
@@ -117,7 +131,7 @@ static inline uint64_t siphash24(const uint8_t key[SIPHASH_KEY_LEN], const void 
 	siphash_init(&h, key);
 	for (; p < end; p += 8)
 		siphash_word(&h, siphash_le64(p), 2);
-	return siphash_final(&h, siphash_le_partial(p, len & 7) | (uint64_t)len << 56, 2, 4);
+	return siphash_final(&h, siphash_tail(data, len) | (uint64_t)len << 56, 2, 4);
 }
 
 #endif

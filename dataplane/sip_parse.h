@@ -314,8 +314,9 @@ int sip_param_next(tstr params, uint32_t *pos, tstr *name, tstr *value);
 /* ------------------------------------------------------------------ */
 /* URIs (RFC 3261 §19.1, RFC 3966 for tel:). */
 
-/* Returns 0 or TDM_EMALFORMED. For SIP_URI_OTHER / SIP_URI_TEL only
- * scheme_name is decoded and the rest of the URI is left in params. */
+/* Returns 0 or TDM_EMALFORMED (*out then holds anything). For
+ * SIP_URI_OTHER / SIP_URI_TEL only scheme_name is decoded and the rest of
+ * the URI is left in params. */
 int sip_uri_parse(tstr text, struct sip_uri *out);
 
 /* URI equality per RFC 3261 §19.1.4 (for sip: and sips:). Falls back to a

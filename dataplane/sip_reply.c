@@ -47,17 +47,17 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 static uint64_t siphash13(const uint8_t key[16], const uint8_t *a, size_t alen,
 			  const uint8_t *b, size_t blen)
 {
-	const uint8_t *end = a + (alen & ~(size_t)7);
+	const uint8_t *p, *end;
 	struct siphash h;
 
 	siphash_init(&h, key);
-	for (; a < end; a += 8)
-		siphash_word(&h, siphash_le64(a), 1);
+	for (p = a, end = a + (alen & ~(size_t)7); p < end; p += 8)
+		siphash_word(&h, siphash_le64(p), 1);
 	if (alen & 7)
-		siphash_word(&h, siphash_le_partial(a, alen & 7), 1);
-	for (end = b + (blen & ~(size_t)7); b < end; b += 8)
-		siphash_word(&h, siphash_le64(b), 1);
-	return siphash_final(&h, siphash_le_partial(b, blen & 7) |
+		siphash_word(&h, siphash_tail(a, alen), 1);
+	for (p = b, end = b + (blen & ~(size_t)7); p < end; p += 8)
+		siphash_word(&h, siphash_le64(p), 1);
+	return siphash_final(&h, siphash_tail(b, blen) |
 				 (uint64_t)((alen + 7) / 8 * 8 + blen) << 56, 1, 3);
 }
 

@@ -293,14 +293,9 @@ int digest_nonce_check_cached(struct nonce_key_cache *c, const struct nonce_key 
 	return 0;
 }
 
-/* The response for qop=auth (or no qop): both hashes as lower-case hex. */
-static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr method,
-			     tstr uri, tstr nonce, tstr nc, tstr cnonce, tstr qop,
-			     uint8_t *out)
+/* HA2 = H(method ":" digest-uri) (qop=auth or no qop). */
+static void compute_ha2(enum digest_alg alg, tstr method, tstr uri, uint8_t ha2[32])
 {
-	unsigned n = digest_hash_len(alg);
-	uint8_t ha2[32];
-	char hex[64];
 	struct hash_ctx h;
 
 	hash_init(&h, alg);
@@ -308,6 +303,15 @@ static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr metho
 	hash_colon(&h);
 	hash_update_t(&h, uri);
 	hash_final(&h, ha2);
+}
+
+/* The response from HA1 and HA2: both hashes as lower-case hex. */
+static void response_from_ha2(enum digest_alg alg, const uint8_t *ha1, const uint8_t *ha2,
+			      tstr nonce, tstr nc, tstr cnonce, tstr qop, uint8_t *out)
+{
+	unsigned n = digest_hash_len(alg);
+	char hex[64];
+	struct hash_ctx h;
 
 	hash_init(&h, alg);
 	to_hex(ha1, n, hex);
@@ -328,8 +332,40 @@ static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr metho
 	hash_final(&h, out);
 }
 
-int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
-		  const uint8_t *ha1, tstr method)
+static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr method,
+			     tstr uri, tstr nonce, tstr nc, tstr cnonce, tstr qop,
+			     uint8_t *out)
+{
+	uint8_t ha2[32];
+
+	compute_ha2(alg, method, uri, ha2);
+	response_from_ha2(alg, ha1, ha2, nonce, nc, cnonce, qop, out);
+}
+
+/* HA2 from the cache when it holds this algorithm, method and uri;
+ * otherwise computed, and kept when the strings fit. */
+static const uint8_t *cached_ha2(struct digest_ha2_cache *c, enum digest_alg alg,
+				 tstr method, tstr uri)
+{
+	if (c->ready && c->alg == alg && c->method_len == method.len &&
+	    c->uri_len == uri.len && memcmp(c->method, method.s, method.len) == 0 &&
+	    memcmp(c->uri, uri.s, uri.len) == 0)
+		return c->ha2;
+	c->ready = false;
+	compute_ha2(alg, method, uri, c->ha2);
+	if (method.len <= sizeof(c->method) && uri.len <= sizeof(c->uri)) {
+		c->alg = alg;
+		c->method_len = (uint8_t)method.len;
+		c->uri_len = (uint8_t)uri.len;
+		memcpy(c->method, method.s, method.len);
+		memcpy(c->uri, uri.s, uri.len);
+		c->ready = true;
+	}
+	return c->ha2;
+}
+
+int digest_verify_cached(struct digest_ha2_cache *c, enum digest_alg alg,
+			 const struct sip_digest_cred *cred, const uint8_t *ha1, tstr method)
 {
 	unsigned n = digest_hash_len(alg);
 	uint8_t want[32], got[32];
@@ -343,9 +379,17 @@ int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
 	}
 	if (!from_hex(cred->response, got, n))
 		return TDM_EAUTH;
-	compute_response(alg, ha1, method, cred->uri, cred->nonce, cred->nc, cred->cnonce,
-			 cred->qop, want);
+	response_from_ha2(alg, ha1, cached_ha2(c, alg, method, cred->uri), cred->nonce,
+			  cred->nc, cred->cnonce, cred->qop, want);
 	return equal_ct(got, want, n) ? 0 : TDM_EAUTH;
+}
+
+int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
+		  const uint8_t *ha1, tstr method)
+{
+	struct digest_ha2_cache c = { .ready = false };
+
+	return digest_verify_cached(&c, alg, cred, ha1, method);
 }
 
 void digest_response(enum digest_alg alg, const uint8_t *ha1, tstr method, tstr uri,

@@ -92,6 +92,28 @@ int digest_nonce_check_cached(struct nonce_key_cache *c, const struct nonce_key 
 int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
 		  const uint8_t *ha1, tstr method);
 
+/*
+ * HA2 = H(method ":" digest-uri) of the last request verified, kept by its
+ * user (one per worker, never shared). A registrar's REGISTERs nearly all
+ * name the same method and uri, so HA2 is nearly always the same: one
+ * hash (a SHA-256 or MD5 block) less per verification. Zero-initialise.
+ */
+#define DIGEST_HA2_CACHE_URI 128
+
+struct digest_ha2_cache {
+	bool ready;
+	enum digest_alg alg;
+	uint8_t method_len;
+	uint8_t uri_len;
+	char method[16];
+	char uri[DIGEST_HA2_CACHE_URI];
+	uint8_t ha2[32];
+};
+
+/* digest_verify() with an HA2 cache: the same result. */
+int digest_verify_cached(struct digest_ha2_cache *c, enum digest_alg alg,
+			 const struct sip_digest_cred *cred, const uint8_t *ha1, tstr method);
+
 /* Compute the response a client would send (for tests and the load
  * generator): hex into out (2 * digest_hash_len(alg) characters + NUL). */
 void digest_response(enum digest_alg alg, const uint8_t *ha1, tstr method, tstr uri,

@@ -44,6 +44,7 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 	w->pool = pool;
 	w->date_s = -1;
 	w->nonce_key.ready = false;
+	w->ha2.ready = false;
 	w->msg.nhdrs = 0;
 	dp_burst_begin(w);
 }

@@ -183,8 +183,9 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 		dp_count(&r->w->ctr, DP_CTR_auth_unknown_user);
 		return !challenge(r, false);
 	}
-	if (digest_verify(alg, &cred, alg == DIGEST_MD5 ? usr->ha1_md5 : usr->ha1_sha256,
-			  m->method_name) < 0) {
+	if (digest_verify_cached(&r->w->ha2, alg, &cred,
+				 alg == DIGEST_MD5 ? usr->ha1_md5 : usr->ha1_sha256,
+				 m->method_name) < 0) {
 		dp_count(&r->w->ctr, DP_CTR_auth_failed);
 		return !challenge(r, false);
 	}

@@ -253,3 +253,55 @@ Test(digest, nonce_mac_is_hmac_sha256_with_or_without_a_key_cache)
 		}
 	}
 }
+
+/* One HA2 cache across changing algorithms, methods and uris (one too
+ * long to be kept): every answer is digest_verify()'s, right responses
+ * verify and each one checked against another request's parts fails. */
+Test(digest, verify_with_an_ha2_cache_answers_as_without)
+{
+	static const char *const uris[] = {
+		"sip:example.com", "sip:example.com", "sip:other.example.com",
+		"sip:a-uri-longer-than-the-cache-keeps-0123456789-0123456789-0123456789-"
+		"0123456789-0123456789-0123456789-0123456789@example.com", "sip:example.com",
+	};
+	static const char *const methods[] = { "REGISTER", "INVITE", "REGISTER", "A-VERY-LONG-METHOD-NAME" };
+	struct digest_ha2_cache cache = { .ready = false };
+	uint8_t ha1[2][32];
+
+	digest_ha1(DIGEST_MD5, TSTR_LIT("alice"), TSTR_LIT("example.com"), TSTR_LIT("pw"), ha1[0]);
+	digest_ha1(DIGEST_SHA256, TSTR_LIT("alice"), TSTR_LIT("example.com"), TSTR_LIT("pw"),
+		   ha1[1]);
+	/* The algorithm changes fastest: the same method and uri are
+	 * verified with MD5, then with SHA-256, then the next pair. */
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned u = 0; u < sizeof(uris) / sizeof(uris[0]); u++) {
+			for (unsigned k = 0; k < sizeof(methods) / sizeof(methods[0]); k++) {
+				for (unsigned a = 0; a < 2; a++) {
+					enum digest_alg alg = a ? DIGEST_SHA256 : DIGEST_MD5;
+					struct sip_digest_cred c = {
+						.nonce = TSTR_LIT("n1"), .uri = tstr_cstr(uris[u]),
+						.nc = TSTR_LIT("00000001"), .cnonce = TSTR_LIT("c"),
+						.qop = TSTR_LIT("auth"),
+					};
+					tstr method = tstr_cstr(methods[k]);
+					tstr other = tstr_cstr(methods[(k + 1) % 4]);
+					char resp[65];
+
+					digest_response(alg, ha1[a], method, c.uri, c.nonce, c.nc,
+							c.cnonce, c.qop, resp);
+					c.response = tstr_cstr(resp);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0, "the same request again (from the cache)");
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], other),
+						     digest_verify(alg, &c, ha1[a], other));
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], other),
+						     TDM_EAUTH);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0);
+				}
+			}
+		}
+	}
+}

@@ -182,8 +182,8 @@ static inline uint32_t scan16(const unsigned char *b, const unsigned char *p,
 		if (stop)
 			return (uint32_t)(p - b) + (uint32_t)__builtin_ctz(stop);
 	}
-	if (p == e)
-		return (uint32_t)(e - b);
+	if (p >= e)
+		return (uint32_t)(p - b);
 	stop = (outside16(e - 16, lo) ^ flip) >> (16 - (e - p));
 	return stop ? (uint32_t)(p - b) + (uint32_t)__builtin_ctz(stop) : (uint32_t)(e - b);
 }

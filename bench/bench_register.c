@@ -148,6 +148,10 @@ static void setup(unsigned aors, bool with_users)
 		users_put(users, usr);
 	}
 	shared.bindings = bind_table_create(&(struct bind_table_params){ 0 });
+	/* tandemd's control thread grows the table to the number of AORs
+	 * registered (bind_reserve() every RESERVE_INTERVAL_MS); there is no
+	 * control thread here, so size it for the AORs to come. */
+	bind_reserve(shared.bindings, aors);
 	shared.users = users;
 	shared.settings = &settings;
 	memset(shared.nonce_key.key, 7, sizeof(shared.nonce_key.key));

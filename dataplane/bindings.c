@@ -27,11 +27,9 @@
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/siphash.h>
-
 #include "bindings.h"
 #include "err.h"
+#include "siphash.h"
 
 #if defined(__SANITIZE_THREAD__)
 /* Records are handed between threads through liburcu's atomics, which
@@ -50,7 +48,7 @@ struct bind_table {
 	struct cds_lfht *ht;
 	unsigned long min_buckets;       /* the size asked for at creation */
 	_Atomic unsigned long target;    /* the size bind_sweep() last set */
-	uint8_t key[SIPHASH_KEY_SIZE];
+	uint8_t key[SIPHASH_KEY_LEN];
 };
 
 static int fill_random(uint8_t *buf, size_t len)
@@ -176,14 +174,9 @@ void bind_table_destroy(struct bind_table *t)
 
 uint64_t bind_hash(const struct bind_table *t, tstr aor)
 {
-	static const unsigned char empty[1];
-	unsigned char out[SIPHASH_MAC_SIZE_8];
-	uint64_t h;
+	static const uint8_t empty[1];
 
-	wc_SipHash(t->key, aor.len ? (const unsigned char *)aor.s : empty,
-		   aor.len, out, SIPHASH_MAC_SIZE_8);
-	memcpy(&h, out, sizeof(h));
-	return h;
+	return siphash24(t->key, aor.len ? (const uint8_t *)aor.s : empty, aor.len);
 }
 
 static int aor_match(struct cds_lfht_node *node, const void *key)

@@ -4,7 +4,6 @@
  * See digest.h for the nonce format and the rules.
  */
 #include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/md5.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
@@ -170,18 +169,65 @@ void digest_ha1(enum digest_alg alg, tstr username, tstr realm, tstr password,
 	hash_final(&h, out);
 }
 
-static void nonce_mac(const struct nonce_key *k, const uint8_t when[8], tstr call_id,
-		      uint8_t mac[WC_SHA256_DIGEST_SIZE])
+/* HMAC (RFC 2104) with SHA-256: a key of DIGEST_KEY_LEN bytes is padded
+ * to the block size with zeros and XOR-ed with the inner and outer pads.
+ * The hash states after those blocks are the cache. */
+static void key_cache_fill(struct nonce_key_cache *c, const struct nonce_key *k)
 {
-	Hmac hmac;
+	uint8_t pad[WC_SHA256_BLOCK_SIZE];
 
-	wc_HmacInit(&hmac, NULL, INVALID_DEVID);
-	wc_HmacSetKey(&hmac, WC_SHA256, k->key, sizeof(k->key));
-	wc_HmacUpdate(&hmac, when, 8);
+	if (c->ready)
+		return;
+	memset(pad, 0x36, sizeof(pad));
+	for (unsigned i = 0; i < DIGEST_KEY_LEN; i++)
+		pad[i] ^= k->key[i];
+	wc_InitSha256(&c->inner);
+	wc_Sha256Update(&c->inner, pad, sizeof(pad));
+	memset(pad, 0x5c, sizeof(pad));
+	for (unsigned i = 0; i < DIGEST_KEY_LEN; i++)
+		pad[i] ^= k->key[i];
+	wc_InitSha256(&c->outer);
+	wc_Sha256Update(&c->outer, pad, sizeof(pad));
+	memcpy(c->key, k->key, sizeof(c->key));
+	c->ready = true;
+}
+
+static void key_cache_update(struct nonce_key_cache *c, const struct nonce_key *k)
+{
+	if (c->ready && memcmp(c->key, k->key, sizeof(c->key)) != 0) {
+		wc_Sha256Free(&c->inner);
+		wc_Sha256Free(&c->outer);
+		c->ready = false;
+	}
+	key_cache_fill(c, k);
+}
+
+static void key_cache_free(struct nonce_key_cache *c)
+{
+	if (!c->ready)
+		return;
+	wc_Sha256Free(&c->inner);
+	wc_Sha256Free(&c->outer);
+	c->ready = false;
+}
+
+/* HMAC-SHA-256(key, when || Call-ID) from the key's cached pad states. */
+static void nonce_mac(struct nonce_key_cache *c, const struct nonce_key *k,
+		      const uint8_t when[8], tstr call_id, uint8_t mac[WC_SHA256_DIGEST_SIZE])
+{
+	wc_Sha256 h;
+
+	key_cache_update(c, k);
+	wc_Sha256Copy(&c->inner, &h);
+	wc_Sha256Update(&h, when, 8);
 	if (call_id.len)
-		wc_HmacUpdate(&hmac, (const byte *)call_id.s, call_id.len);
-	wc_HmacFinal(&hmac, mac);
-	wc_HmacFree(&hmac);
+		wc_Sha256Update(&h, (const byte *)call_id.s, call_id.len);
+	wc_Sha256Final(&h, mac);
+	wc_Sha256Free(&h);
+	wc_Sha256Copy(&c->outer, &h);
+	wc_Sha256Update(&h, mac, WC_SHA256_DIGEST_SIZE);
+	wc_Sha256Final(&h, mac);
+	wc_Sha256Free(&h);
 }
 
 static void put_be64(uint8_t out[8], uint64_t v)
@@ -192,19 +238,38 @@ static void put_be64(uint8_t out[8], uint64_t v)
 	}
 }
 
-void digest_nonce_make(const struct nonce_key *k, int64_t now_s, tstr call_id,
-		       char out[DIGEST_NONCE_LEN])
+void digest_nonce_make_cached(struct nonce_key_cache *c, const struct nonce_key *k,
+			      int64_t now_s, tstr call_id, char out[DIGEST_NONCE_LEN])
 {
 	uint8_t when[8], mac[WC_SHA256_DIGEST_SIZE];
 
 	put_be64(when, (uint64_t)now_s);
-	nonce_mac(k, when, call_id, mac);
+	nonce_mac(c, k, when, call_id, mac);
 	to_hex(when, 8, out);
 	to_hex(mac, NONCE_MAC_BYTES, out + NONCE_TIME_HEX);
 }
 
+void digest_nonce_make(const struct nonce_key *k, int64_t now_s, tstr call_id,
+		       char out[DIGEST_NONCE_LEN])
+{
+	struct nonce_key_cache c = { .ready = false };
+
+	digest_nonce_make_cached(&c, k, now_s, call_id, out);
+	key_cache_free(&c);
+}
+
 int digest_nonce_check(const struct nonce_key *k, tstr nonce, tstr call_id,
 		       int64_t now_s, uint32_t lifetime_s)
+{
+	struct nonce_key_cache c = { .ready = false };
+	int rc = digest_nonce_check_cached(&c, k, nonce, call_id, now_s, lifetime_s);
+
+	key_cache_free(&c);
+	return rc;
+}
+
+int digest_nonce_check_cached(struct nonce_key_cache *c, const struct nonce_key *k,
+			      tstr nonce, tstr call_id, int64_t now_s, uint32_t lifetime_s)
 {
 	uint8_t when[8], got[NONCE_MAC_BYTES], mac[WC_SHA256_DIGEST_SIZE];
 	int64_t issued = 0;
@@ -215,7 +280,7 @@ int digest_nonce_check(const struct nonce_key *k, tstr nonce, tstr call_id,
 		      NONCE_MAC_BYTES))
 		return TDM_EAUTH;
 
-	nonce_mac(k, when, call_id, mac);
+	nonce_mac(c, k, when, call_id, mac);
 	if (!equal_ct(got, mac, NONCE_MAC_BYTES))
 		return TDM_EAUTH;
 
@@ -228,14 +293,9 @@ int digest_nonce_check(const struct nonce_key *k, tstr nonce, tstr call_id,
 	return 0;
 }
 
-/* The response for qop=auth (or no qop): both hashes as lower-case hex. */
-static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr method,
-			     tstr uri, tstr nonce, tstr nc, tstr cnonce, tstr qop,
-			     uint8_t *out)
+/* HA2 = H(method ":" digest-uri) (qop=auth or no qop). */
+static void compute_ha2(enum digest_alg alg, tstr method, tstr uri, uint8_t ha2[32])
 {
-	unsigned n = digest_hash_len(alg);
-	uint8_t ha2[32];
-	char hex[64];
 	struct hash_ctx h;
 
 	hash_init(&h, alg);
@@ -243,6 +303,15 @@ static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr metho
 	hash_colon(&h);
 	hash_update_t(&h, uri);
 	hash_final(&h, ha2);
+}
+
+/* The response from HA1 and HA2: both hashes as lower-case hex. */
+static void response_from_ha2(enum digest_alg alg, const uint8_t *ha1, const uint8_t *ha2,
+			      tstr nonce, tstr nc, tstr cnonce, tstr qop, uint8_t *out)
+{
+	unsigned n = digest_hash_len(alg);
+	char hex[64];
+	struct hash_ctx h;
 
 	hash_init(&h, alg);
 	to_hex(ha1, n, hex);
@@ -263,8 +332,40 @@ static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr metho
 	hash_final(&h, out);
 }
 
-int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
-		  const uint8_t *ha1, tstr method)
+static void compute_response(enum digest_alg alg, const uint8_t *ha1, tstr method,
+			     tstr uri, tstr nonce, tstr nc, tstr cnonce, tstr qop,
+			     uint8_t *out)
+{
+	uint8_t ha2[32];
+
+	compute_ha2(alg, method, uri, ha2);
+	response_from_ha2(alg, ha1, ha2, nonce, nc, cnonce, qop, out);
+}
+
+/* HA2 from the cache when it holds this algorithm, method and uri;
+ * otherwise computed, and kept when the strings fit. */
+static const uint8_t *cached_ha2(struct digest_ha2_cache *c, enum digest_alg alg,
+				 tstr method, tstr uri)
+{
+	if (c->ready && c->alg == alg && c->method_len == method.len &&
+	    c->uri_len == uri.len && memcmp(c->method, method.s, method.len) == 0 &&
+	    memcmp(c->uri, uri.s, uri.len) == 0)
+		return c->ha2;
+	c->ready = false;
+	compute_ha2(alg, method, uri, c->ha2);
+	if (method.len <= sizeof(c->method) && uri.len <= sizeof(c->uri)) {
+		c->alg = alg;
+		c->method_len = (uint8_t)method.len;
+		c->uri_len = (uint8_t)uri.len;
+		memcpy(c->method, method.s, method.len);
+		memcpy(c->uri, uri.s, uri.len);
+		c->ready = true;
+	}
+	return c->ha2;
+}
+
+int digest_verify_cached(struct digest_ha2_cache *c, enum digest_alg alg,
+			 const struct sip_digest_cred *cred, const uint8_t *ha1, tstr method)
 {
 	unsigned n = digest_hash_len(alg);
 	uint8_t want[32], got[32];
@@ -278,9 +379,17 @@ int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
 	}
 	if (!from_hex(cred->response, got, n))
 		return TDM_EAUTH;
-	compute_response(alg, ha1, method, cred->uri, cred->nonce, cred->nc, cred->cnonce,
-			 cred->qop, want);
+	response_from_ha2(alg, ha1, cached_ha2(c, alg, method, cred->uri), cred->nonce,
+			  cred->nc, cred->cnonce, cred->qop, want);
 	return equal_ct(got, want, n) ? 0 : TDM_EAUTH;
+}
+
+int digest_verify(enum digest_alg alg, const struct sip_digest_cred *cred,
+		  const uint8_t *ha1, tstr method)
+{
+	struct digest_ha2_cache c = { .ready = false };
+
+	return digest_verify_cached(&c, alg, cred, ha1, method);
 }
 
 void digest_response(enum digest_alg alg, const uint8_t *ha1, tstr method, tstr uri,

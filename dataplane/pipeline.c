@@ -43,6 +43,8 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 	w->shared = shared;
 	w->pool = pool;
 	w->date_s = -1;
+	w->nonce_key.ready = false;
+	w->ha2.ready = false;
 	w->msg.nhdrs = 0;
 	dp_burst_begin(w);
 }
@@ -166,11 +168,19 @@ void dp_put_q(struct wbuf *wb, uint16_t q)
 /* ---------------------------------------------------------------- */
 /* Domains and AORs */
 
+/* Is host the domain (kept in lower case) byte for byte? The usual case
+ * of dp_host_served(), and the AOR's host needs no rewriting then. */
+static bool is_domain(const struct dp_settings *s, tstr host)
+{
+	return host.len && host.len == strlen(s->domain) &&
+	       memcmp(host.s, s->domain, host.len) == 0;
+}
+
 bool dp_host_served(const struct dp_settings *s, tstr host)
 {
 	union tdm_addr a;
 
-	if (s->domain[0] == '\0')
+	if (s->domain[0] == '\0' || is_domain(s, host))
 		return true;
 	if (tstr_caseeq_lit(host, s->domain))
 		return true;
@@ -192,7 +202,7 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 	const struct user *usr = NULL;
 	struct users *users;
 	uint32_t scheme_len = u->scheme == SIP_URI_SIPS ? 5 : 4;
-	int32_t at = -1;
+	uint32_t at;
 	int n;
 
 	*user = NULL;
@@ -201,18 +211,18 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 	n = sip_aor_canon(u, aor, cap);
 	if (n < 0)
 		return TDM_EMALFORMED;
-	for (int i = n - 1; i >= (int)scheme_len; i--) {
-		if (aor[i] == '@') {
-			at = i;
-			break;
-		}
-	}
-	if (at < (int32_t)scheme_len)
+	/* The canonical user part holds no '@' (sip_uri_parse() ends it at
+	 * the first one, and sip_aor_canon() keeps %40 escaped), nor does
+	 * the host: the first '@' is the one between them. */
+	const char *sep = memchr(aor + scheme_len, '@', (size_t)n - scheme_len);
+	if (sep == NULL)
 		return TDM_EMALFORMED;
+	at = (uint32_t)(sep - aor);
 
-	tstr user_part = tstr_make(aor + scheme_len, (uint32_t)at - scheme_len);
-	tstr host = tstr_make(aor + at + 1, (uint32_t)(n - at - 1));
-	if (!dp_host_served(s, host))
+	tstr user_part = tstr_make(aor + scheme_len, at - scheme_len);
+	tstr host = tstr_make(aor + at + 1, (uint32_t)n - at - 1);
+	bool domain = is_domain(s, host);
+	if (!domain && !dp_host_served(s, host))
 		return TDM_ENOTFOUND;
 
 	users = rcu_dereference(w->shared->users);
@@ -220,7 +230,7 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 		usr = users_find(users, user_part);
 	*user = usr;
 
-	bool new_host = s->domain[0] && !tstr_eq(host, tstr_cstr(s->domain));
+	bool new_host = s->domain[0] && !domain;
 	bool new_user = usr && !tstr_eq(user_part, tstr_cstr(usr->name));
 	if (!new_host && !new_user)
 		return n;

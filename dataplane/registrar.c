@@ -83,7 +83,8 @@ static bool challenge(struct dp_req *r, bool stale)
 	const struct dp_settings *s = r->s;
 	char nonce[DIGEST_NONCE_LEN];
 
-	digest_nonce_make(&r->w->shared->nonce_key, r->w->now_s, r->m->call_id, nonce);
+	digest_nonce_make_cached(&r->w->nonce_key, &r->w->shared->nonce_key, r->w->now_s,
+				 r->m->call_id, nonce);
 	dp_reply_start(r, 401, NULL);
 	/* RFC 8760 §2.4: one challenge per algorithm, preferred first. */
 	for (unsigned i = 0; i < s->nalgs; i++) {
@@ -146,8 +147,8 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 	if (digest_alg_parse(cred.algorithm, &alg) < 0 || !offered(s, alg))
 		return !challenge(r, false);
 
-	rc = digest_nonce_check(&r->w->shared->nonce_key, cred.nonce, m->call_id,
-				r->w->now_s, s->nonce_lifetime);
+	rc = digest_nonce_check_cached(&r->w->nonce_key, &r->w->shared->nonce_key, cred.nonce,
+				       m->call_id, r->w->now_s, s->nonce_lifetime);
 	if (rc == TDM_ESTALE)
 		return !challenge(r, true);
 	if (rc < 0)
@@ -167,8 +168,14 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 		name = tstr_make(name_buf, n);
 	}
 
-	users = rcu_dereference(r->w->shared->users);
-	usr = users ? users_find(users, name) : NULL;
+	/* Usually the credentials name the AOR's user, found already: by
+	 * name, users_find() would give that very record. */
+	if (aor_user && tstr_eq(name, tstr_cstr(aor_user->name))) {
+		usr = aor_user;
+	} else {
+		users = rcu_dereference(r->w->shared->users);
+		usr = users ? users_find(users, name) : NULL;
+	}
 	if (!usr || !usr->has_password || strlen(usr->name) != name.len) {
 		/* Unknown users get the same answer as a wrong password, so
 		 * that answers do not tell which user names exist. Matching by
@@ -176,8 +183,9 @@ static bool authenticate(struct dp_req *r, const struct user *aor_user, bool *re
 		dp_count(&r->w->ctr, DP_CTR_auth_unknown_user);
 		return !challenge(r, false);
 	}
-	if (digest_verify(alg, &cred, alg == DIGEST_MD5 ? usr->ha1_md5 : usr->ha1_sha256,
-			  m->method_name) < 0) {
+	if (digest_verify_cached(&r->w->ha2, alg, &cred,
+				 alg == DIGEST_MD5 ? usr->ha1_md5 : usr->ha1_sha256,
+				 m->method_name) < 0) {
 		dp_count(&r->w->ctr, DP_CTR_auth_failed);
 		return !challenge(r, false);
 	}
@@ -477,25 +485,13 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 
 /* ---------------------------------------------------------------- */
 
-/* dp_host_served() with its usual answer first: the Request-URI names the
- * configured domain (kept in lower case) byte for byte. Anything else is
- * for dp_host_served() to decide, with the same answer. */
-static bool ruri_host_served(const struct dp_settings *s, tstr host)
-{
-	if (host.len && host.len == strlen(s->domain) &&
-	    memcmp(host.s, s->domain, host.len) == 0)
-		return true;
-	return dp_host_served(s, host);
-}
-
 bool dp_register(struct dp_req *r)
 {
 	const struct dp_settings *s = r->s;
 	struct sip_msg *m = r->m;
 	struct dp_worker *w = r->w;
 	const struct user *usr = NULL;
-	const struct sip_uri *ruri;
-	struct sip_uri to;
+	const struct sip_uri *ruri, *to;
 	uint32_t max_contacts;
 	int len, rc;
 
@@ -507,7 +503,7 @@ bool dp_register(struct dp_req *r)
 		dp_count(&w->ctr, DP_CTR_req_bad_scheme);
 		return dp_reply_simple(r, 416, NULL);
 	}
-	if (!ruri_host_served(s, ruri->host)) {
+	if (!dp_host_served(s, ruri->host)) {
 		dp_count(&w->ctr, DP_CTR_reg_domain_refused);
 		return dp_reply_simple(r, 404, "Domain Not Served");
 	}
@@ -522,13 +518,14 @@ bool dp_register(struct dp_req *r)
 	}
 
 	/* Step 5 first in code, because steps 3-4 need to know whose AOR it is;
-	 * its answers only come after authentication. */
-	if (sip_uri_parse(m->to.uri, &to) < 0 ||
-	    (to.scheme != SIP_URI_SIP && to.scheme != SIP_URI_SIPS)) {
+	 * its answers only come after authentication. The To URI as
+	 * sip_parse() decoded it. */
+	to = &m->to_uri;
+	if (m->to_uri_rc < 0 || (to->scheme != SIP_URI_SIP && to->scheme != SIP_URI_SIPS)) {
 		dp_count(&w->ctr, DP_CTR_reg_bad_aor);
 		return dp_reply_simple(r, 400, "To Is Not A SIP URI");
 	}
-	len = dp_aor_resolve(r->w, r->s, &to, &usr);
+	len = dp_aor_resolve(r->w, r->s, to, &usr);
 
 	/* Steps 3 and 4. */
 	if (s->auth == DP_AUTH_DIGEST) {
@@ -565,9 +562,8 @@ bool dp_register(struct dp_req *r)
 		int64_t e = c->expires != SIP_ABSENT ? c->expires
 			   : m->expires != SIP_ABSENT ? m->expires
 						      : (int64_t)s->default_expires;
-		struct sip_uri cu;
 
-		if (sip_uri_parse(c->na.uri, &cu) < 0) {
+		if (c->uri_rc < 0) {
 			dp_count(&w->ctr, DP_CTR_rx_malformed);
 			return dp_reply_simple(r, 400, "Malformed Contact URI");
 		}

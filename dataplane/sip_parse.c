@@ -5,7 +5,9 @@
  * sip_parse() walks the datagram once: an SSE2 compare (memchr() elsewhere)
  * finds line ends, the usual spelling of a header name is recognised
  * without scanning it (any other by a switch on its length), and only the
- * fields every request needs are decoded. Everything else (Contact,
+ * fields every request needs are decoded. Runs of token, parameter, word
+ * and URI characters are scanned 16 bytes at a time where SSSE3 is there
+ * (sip_chars.h). Everything else (Contact,
  * Authorization, option tags, parameters) is decoded on demand by the
  * helpers below. Every tstr points into the caller's buffer; every read is
  * checked against its bounds, so a datagram that is not NUL-terminated, or
@@ -16,8 +18,12 @@
  * are decoded in one pass; anything else falls back to the general
  * grammar, which gives the same result for whatever a fast path accepts
  * (a differential fuzz of both against the general code is how that was
- * checked). The Request-URI is decoded with sip_uri_parse() once, here,
- * for the handlers to reuse.
+ * checked). The Request-URI, the To URI of a REGISTER and the Contact
+ * URIs are decoded with sip_uri_parse() once, here and in
+ * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
+ * decode replaces the name-addr's character scan, so each URI is read
+ * once (tests/unit/test_sip_parse.c checks the results against the
+ * general functions).
  *
  * Errors: the first problem found is kept in m->error (a static string fit
  * for a 400 reason phrase) and parsing goes on where the framing still makes
@@ -32,123 +38,8 @@
 #endif
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
-
-/* ------------------------------------------------------------------ */
-/* Character classes (RFC 3261 §25.1). */
-
-enum {
-	C_TOKEN = 1 << 0,  /* token */
-	C_PARAM = 1 << 1,  /* unquoted parameter name or value: token, host,
-	                    * or URI paramchar (escapes included via '%') */
-	C_WORD = 1 << 2,   /* Call-ID word */
-	C_HOST = 1 << 3,   /* hostname / IPv4address characters */
-	C_DIGIT = 1 << 4,
-	C_HEX = 1 << 5,
-	C_URIC = 1 << 6,   /* may appear in a URI after the scheme: visible
-	                    * ASCII except < > " { } | \ ^ ` # */
-	C_WS = 1 << 7,     /* SP HT CR LF */
-	C_ALPHA = 1 << 8,
-	C_SCHEME = 1 << 9, /* ALPHA DIGIT + - . */
-	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
-	C_ALNUM = 1 << 11,
-	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
-};
-
-#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
-#define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
-#define K_LETTER (K_ALNUM | C_ALPHA)
-#define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
-
-static const uint16_t chr_class[256] = {
-	['a' ... 'f'] = K_LOWER_HEX,
-	['g' ... 'z'] = K_LETTER,
-	['A' ... 'F'] = K_LOWER_HEX,
-	['G' ... 'Z'] = K_LETTER,
-	['0' ... '9'] = K_NUM,
-	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
-	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['`'] = C_TOKEN | C_PARAM | C_WORD,
-	['('] = C_PARAM | C_WORD | C_URIC,
-	[')'] = C_PARAM | C_WORD | C_URIC,
-	[':'] = C_PARAM | C_WORD | C_URIC,
-	['/'] = C_PARAM | C_WORD | C_URIC,
-	['['] = C_PARAM | C_WORD | C_URIC,
-	[']'] = C_PARAM | C_WORD | C_URIC,
-	['&'] = C_PARAM | C_URIC,
-	['$'] = C_PARAM | C_URIC,
-	['?'] = C_WORD | C_URIC,
-	['<'] = C_WORD | C_LIST,
-	['>'] = C_WORD | C_LIST,
-	['\\'] = C_WORD | C_QSTOP,
-	['"'] = C_WORD | C_LIST | C_QSTOP,
-	['{'] = C_WORD,
-	['}'] = C_WORD,
-	['='] = C_URIC,
-	[';'] = C_URIC,
-	[','] = C_URIC | C_LIST,
-	['@'] = C_URIC,
-	[' '] = C_WS,
-	['\t'] = C_WS,
-	['\r'] = C_WS,
-	['\n'] = C_WS,
-};
-
-static inline bool is_class(char c, unsigned cls)
-{
-	return (chr_class[(unsigned char)c] & cls) != 0;
-}
-
-/* Index of the first byte at or after i that is not in cls. Unrolled, and
- * on pointers rather than 32-bit indexes (which cost a move per byte):
- * this loop is where the parser spends most of its time. */
-static inline uint32_t span(tstr s, uint32_t i, unsigned cls)
-{
-	const unsigned char *b = (const unsigned char *)s.s;
-	const unsigned char *p = b + i, *e = b + s.len;
-
-	for (; e - p >= 4; p += 4) {
-		if (!(chr_class[p[0]] & cls))
-			return (uint32_t)(p - b);
-		if (!(chr_class[p[1]] & cls))
-			return (uint32_t)(p + 1 - b);
-		if (!(chr_class[p[2]] & cls))
-			return (uint32_t)(p + 2 - b);
-		if (!(chr_class[p[3]] & cls))
-			return (uint32_t)(p + 3 - b);
-	}
-	while (p < e && (chr_class[*p] & cls))
-		p++;
-	return (uint32_t)(p - b);
-}
-
-/* Index of the first byte at or after i that is in cls (s.len if none). */
-static inline uint32_t span_not(tstr s, uint32_t i, unsigned cls)
-{
-	const unsigned char *b = (const unsigned char *)s.s;
-	const unsigned char *p = b + i, *e = b + s.len;
-
-	for (; e - p >= 4; p += 4) {
-		if (chr_class[p[0]] & cls)
-			return (uint32_t)(p - b);
-		if (chr_class[p[1]] & cls)
-			return (uint32_t)(p + 1 - b);
-		if (chr_class[p[2]] & cls)
-			return (uint32_t)(p + 2 - b);
-		if (chr_class[p[3]] & cls)
-			return (uint32_t)(p + 3 - b);
-	}
-	while (p < e && !(chr_class[*p] & cls))
-		p++;
-	return (uint32_t)(p - b);
-}
 
 static inline bool is_sp(char c)
 {
@@ -607,7 +498,9 @@ bool sip_param_find(tstr params, const char *name, tstr *value)
 	return false;
 }
 
-uint32_t sip_host_len(tstr s)
+/* The byte loop of sip_host_span(), on the string that starts with the
+ * host. */
+static uint32_t host_len_bytes(tstr s)
 {
 	uint32_t i, colons = 0;
 
@@ -661,6 +554,62 @@ uint32_t sip_host_len(tstr s)
 	}
 }
 
+#ifdef __SSSE3__
+/*
+ * The same rules as the loop above for a host name or IPv4 address, on
+ * one 16-byte block of s (which has at least 16 bytes): the block starts
+ * at the host, or ends at the end of s with its bits for the bytes before
+ * the host shifted out, so that bytes past the end count as neither
+ * alphanumeric, '.' nor '-'. The host is the run of those characters at
+ * the start, valid when it starts with an alphanumeric, no '.' is followed
+ * by '.' or '-', no '-' by '.', and it does not end in '-' (a trailing
+ * '.' is part of it): exactly what the loop accepts. Returns UINT32_MAX
+ * when the run fills the block (the loop decides).
+ */
+static uint32_t host_len_block(tstr s, uint32_t i)
+{
+	const unsigned char *b = (const unsigned char *)s.s, *p = b + i, *e = b + s.len;
+	const unsigned char *q = e - p >= 16 ? p : e - 16;
+	const unsigned shift = (unsigned)(p - q);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+	unsigned alnum = (~outside16(q, nib_alnum) & 0xffffu) >> shift;
+	unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) >> shift;
+	unsigned dash = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-'))) >> shift;
+	unsigned n = (unsigned)__builtin_ctz(~(alnum | dot | dash));
+	unsigned run = (1u << n) - 1;
+
+	if (n == 16)
+		return UINT32_MAX;
+	if (!(alnum & 1))
+		return 0;
+	dot &= run;
+	dash &= run;
+	if ((dot & ((dot | dash) >> 1)) || (dash & (dot >> 1)) || (dash >> (n - 1)) & 1)
+		return 0;
+	return n;
+}
+#endif
+
+uint32_t sip_host_span(tstr s, uint32_t i)
+{
+	if (i >= s.len)
+		return 0;
+#ifdef __SSSE3__
+	if (s.len >= 16 && s.s[i] != '[') {
+		uint32_t n = host_len_block(s, i);
+
+		if (n != UINT32_MAX)
+			return n;
+	}
+#endif
+	return host_len_bytes(tstr_tail(s, i));
+}
+
+uint32_t sip_host_len(tstr s)
+{
+	return sip_host_span(s, 0);
+}
+
 /*
  * A generic absoluteURI: scheme ":" and one or more URI characters. This
  * refuses what cannot be a URI (spaces, <, >, quotes, control octets);
@@ -711,7 +660,7 @@ int sip_parse_via(tstr value, struct sip_via *out)
 	if (e == i)
 		goto malformed;
 	i = e;
-	e = sip_host_len(tstr_tail(v, i));
+	e = sip_host_span(v, i);
 	if (e == 0)
 		goto malformed;
 	via.host = tstr_sub(v, i, e);
@@ -938,11 +887,17 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
  * their number, or returns -1 when nameaddr_slow() must decide (*na may
  * then hold anything). v is trimmed. Whatever this accepts,
  * nameaddr_slow() decodes to the same result.
+ *
+ * With uri not NULL (To of a REGISTER, Contact: the URIs the registrar
+ * reads), the URI is decoded too: when this returns >= 0, *uri_rc and
+ * *uri are what sip_uri_parse(na->uri) gives. The decode then stands in
+ * for the character scan, so the URI is read once.
  */
-static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv)
+static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
+			 struct sip_uri *uri, int *uri_rc)
 {
 	uint32_t i = 0, s, e;
-	bool have_tag = false;
+	bool have_tag = false, uri_checked = false;
 	int n;
 
 	if (v.len < 2)
@@ -963,12 +918,30 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv)
 	}
 	/* The URI runs to the first '>', all of it URI characters. */
 	s = i + 1;
-	e = span(v, s, C_URIC);
-	if (e >= v.len || v.s[e] != '>')
-		return -1;
+	if (uri) {
+		const char *gt = memchr(v.s + s, '>', v.len - s);
+
+		if (gt == NULL)
+			return -1;
+		e = (uint32_t)(gt - v.s);
+		*uri_rc = sip_uri_parse(tstr_sub(v, s, e - s), uri);
+		/* A sip or sips URI that sip_uri_parse() accepts is made of
+		 * C_URIC characters only and starts with its scheme (see
+		 * parse_request_line()): the scan below would stop at this
+		 * '>' and scheme_ok() would hold. Whatever else is there
+		 * (another scheme, an error) is scanned: if the scan stops
+		 * anywhere but at this '>', the general path decides. */
+		uri_checked = *uri_rc == 0 &&
+			      (uri->scheme == SIP_URI_SIP || uri->scheme == SIP_URI_SIPS);
+	}
+	if (!uri_checked) {
+		e = span(v, s, C_URIC);
+		if (e >= v.len || v.s[e] != '>')
+			return -1;
+		if (!scheme_ok(tstr_sub(v, s, e - s)))
+			return -1;
+	}
 	na->uri = tstr_sub(v, s, e - s);
-	if (!scheme_ok(na->uri))
-		return -1;
 	na->bracketed = true;
 	na->params = TSTR_NULL;
 	na->tag = TSTR_NULL;
@@ -998,11 +971,33 @@ int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
 	struct sip_nameaddr na;
 	tstr v = trim(value);
 
-	if (nameaddr_fast(v, &na, pv) >= 0) {
+	if (nameaddr_fast(v, &na, pv, NULL, NULL) >= 0) {
 		*out = na;
 		return 0;
 	}
 	return nameaddr_slow(v, out);
+}
+
+/* sip_parse_nameaddr() and sip_uri_parse() of the URI it finds, into
+ * *uri_rc and *uri. When the name-addr is malformed, *uri_rc is left
+ * alone and *uri may hold anything. */
+static int nameaddr_and_uri(tstr value, struct sip_nameaddr *out, struct sip_uri *uri,
+			    int *uri_rc)
+{
+	struct hparam pv[FAST_PARAMS];
+	struct sip_nameaddr na;
+	tstr v = trim(value);
+	int rc;
+
+	if (nameaddr_fast(v, &na, pv, uri, &rc) >= 0) {
+		*out = na;
+		*uri_rc = rc;
+		return 0;
+	}
+	if (nameaddr_slow(v, out) != 0)
+		return TDM_EMALFORMED;
+	*uri_rc = sip_uri_parse(out->uri, uri);
+	return 0;
 }
 
 /* callid = word [ "@" word ] */
@@ -1139,7 +1134,8 @@ malformed:
 static bool via_fast(struct sip_msg *m, tstr v)
 {
 	struct sip_via *via = &m->via;
-	uint32_t i, e, seen = 0, port;
+	uint32_t i, e, seen = 0, port, params_at, kept_end;
+	bool rewritten_seen = false, kept_first = true;
 
 	if (v.len < 10 || memcmp(v.s, "SIP/2.0/", 8) != 0)
 		return false;
@@ -1150,7 +1146,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	via->protocol = tstr_sub(v, 0, i);
 	via->transport = tstr_sub(v, 8, i - 8);
 	i++;
-	e = sip_host_len(tstr_tail(v, i));
+	e = sip_host_span(v, i);
 	if (e == 0)
 		return false;
 	via->host = tstr_sub(v, i, e);
@@ -1171,10 +1167,12 @@ static bool via_fast(struct sip_msg *m, tstr v)
 			return false;
 		via->params = tstr_tail(v, i);
 	}
+	params_at = kept_end = i;
 	while (i < v.len) {
 		tstr name, pv;
-		unsigned bit;
+		unsigned bit = 0;
 		tstr *slot;
+		bool rewritten;
 
 		/* v.s[i] is ';' */
 		e = span(v, i + 1, C_PARAM);
@@ -1192,34 +1190,46 @@ static bool via_fast(struct sip_msg *m, tstr v)
 		}
 		if (i < v.len && v.s[i] != ';')
 			return false;
+		slot = NULL;
+		rewritten = false;
 		switch (name.len) {
 		case 5:
 			if (NAME_IS(name, "rport")) {
+				/* RFC 3581: a flag in requests, a port in responses. */
 				if (pv.len && !dec(pv, 65535, &port))
 					return false;
 				via->rport = true;
-				continue;
+				rewritten = true;
+			} else if (NAME_IS(name, "maddr")) {
+				bit = 4;
+				slot = &via->maddr;
 			}
-			if (!NAME_IS(name, "maddr"))
-				continue;
-			bit = 4;
-			slot = &via->maddr;
 			break;
 		case 6:
-			if (!NAME_IS(name, "branch"))
-				continue;
-			bit = 1;
-			slot = &via->branch;
+			if (NAME_IS(name, "branch")) {
+				bit = 1;
+				slot = &via->branch;
+			}
 			break;
 		case 8:
-			if (!NAME_IS(name, "received"))
-				continue;
-			bit = 2;
-			slot = &via->received;
+			if (NAME_IS(name, "received")) {
+				bit = 2;
+				slot = &via->received;
+				rewritten = true;
+			}
 			break;
 		default:
-			continue;
+			break;
 		}
+		/* Which parameters a response copies (kept_len). */
+		if (rewritten) {
+			rewritten_seen = true;
+		} else {
+			kept_first &= !rewritten_seen;
+			kept_end = i;
+		}
+		if (slot == NULL)
+			continue;
 		if (pv.len == 0)
 			return false;
 		if (!(seen & bit)) {
@@ -1229,6 +1239,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	}
 	via->value = v;
 	via->plain = true;
+	via->kept_len = kept_first ? kept_end - params_at : SIP_VIA_KEPT_SCATTERED;
 	m->via_ok = true;
 	return true;
 }
@@ -1304,7 +1315,9 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate To header");
-		} else if (sip_parse_nameaddr(v, &m->to) != 0) {
+		} else if (m->method == SIP_REGISTER
+				   ? nameaddr_and_uri(v, &m->to, &m->to_uri, &m->to_uri_rc) != 0
+				   : sip_parse_nameaddr(v, &m->to) != 0) {
 			FAIL(m, "Malformed To header");
 		}
 		break;
@@ -1569,6 +1582,7 @@ static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 	m->ncontacts = 0;
 	m->error = NULL;
 	m->ruri_rc = TDM_EMALFORMED;
+	m->to_uri_rc = TDM_EMALFORMED;
 }
 
 int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
@@ -1770,9 +1784,12 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 	*why = "Malformed Contact";
 	/* The usual shape is split in one pass; anything else is decoded
 	 * by the general functions, with the same result. */
-	n = nameaddr_fast(v, &c->na, hp);
-	if (n < 0 && nameaddr_slow(v, &c->na) != 0)
-		return TDM_EMALFORMED;
+	n = nameaddr_fast(v, &c->na, hp, &c->uri, &c->uri_rc);
+	if (n < 0) {
+		if (nameaddr_slow(v, &c->na) != 0)
+			return TDM_EMALFORMED;
+		c->uri_rc = sip_uri_parse(c->na.uri, &c->uri);
+	}
 	c->expires = SIP_ABSENT;
 	c->q = SIP_Q_ABSENT;
 	c->instance = TSTR_NULL;

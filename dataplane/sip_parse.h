@@ -119,7 +119,13 @@ struct sip_via {
 	bool plain;     /* params hold no LWS and no quoted string, so each
 	                 * parameter is the text between two ';' (set by
 	                 * sip_parse() for the top Via; false means unknown) */
+	uint32_t kept_len; /* with plain: the parameters other than received
+	                    * and rport are params[0, kept_len), the others
+	                    * all come after them; SIP_VIA_KEPT_SCATTERED when
+	                    * they do not */
 };
+
+#define SIP_VIA_KEPT_SCATTERED UINT32_MAX
 
 /* name-addr or addr-spec with header parameters (From, To, Contact, Path). */
 struct sip_nameaddr {
@@ -128,15 +134,6 @@ struct sip_nameaddr {
 	tstr params;   /* header parameters after the URI, from the first ';' */
 	tstr tag;      /* value of the tag parameter, empty when absent */
 	bool bracketed;
-};
-
-struct sip_contact {
-	struct sip_nameaddr na;
-	int64_t expires;   /* expires= parameter; SIP_ABSENT if absent or
-	                    * malformed; saturates at 2^32-1 */
-	int16_t q;         /* q * 1000 (0..1000), SIP_Q_ABSENT if absent */
-	tstr instance;     /* +sip.instance value without its quotes */
-	int32_t reg_id;    /* reg-id parameter, SIP_ABSENT if absent */
 };
 
 /* URIs (RFC 3261 §19.1, RFC 3966 for tel:); sip_uri_parse() below. */
@@ -161,6 +158,18 @@ struct sip_uri {
 /* A sip/sips URI with more uri-parameters, or more headers, than this is
  * refused: it keeps sip_uri_equal() linear in practice. */
 #define SIP_URI_MAX_PARAMS 64
+
+struct sip_contact {
+	struct sip_nameaddr na;
+	int uri_rc;        /* sip_uri_parse() of na.uri, and what it decoded */
+	struct sip_uri uri;
+	int64_t expires;   /* expires= parameter; SIP_ABSENT if absent or
+	                    * malformed; saturates at 2^32-1 */
+	int16_t q;         /* q * 1000 (0..1000), SIP_Q_ABSENT if absent */
+	tstr instance;     /* +sip.instance value without its quotes */
+	int32_t reg_id;    /* reg-id parameter, SIP_ABSENT if absent */
+};
+
 
 struct sip_msg {
 	const char *buf;
@@ -209,6 +218,13 @@ struct sip_msg {
 	 * decoded. Handlers read these instead of decoding ruri again. */
 	int ruri_rc;
 	struct sip_uri ruri_uri;
+
+	/* The To URI of a REGISTER (the address-of-record), decoded once,
+	 * by sip_parse(), in the same way: sip_uri_parse() of to.uri and
+	 * what it decoded. TDM_EMALFORMED for any other message (not
+	 * decoded) and when To is missing or malformed. */
+	int to_uri_rc;
+	struct sip_uri to_uri;
 };
 
 /*
@@ -227,7 +243,8 @@ struct sip_msg {
 int sip_parse(struct sip_msg *m, const char *buf, uint32_t len);
 
 /*
- * Decode every Contact field of m into m->contacts / m->contact_star.
+ * Decode every Contact field of m into m->contacts / m->contact_star,
+ * each contact's URI with sip_uri_parse() (uri_rc, uri).
  * Returns 0, TDM_ETOOMANY beyond SIP_MAX_CONTACTS, or TDM_EMALFORMED with
  * m->error set ("*" mixed with other contacts is malformed).
  */
@@ -297,8 +314,9 @@ int sip_param_next(tstr params, uint32_t *pos, tstr *name, tstr *value);
 /* ------------------------------------------------------------------ */
 /* URIs (RFC 3261 §19.1, RFC 3966 for tel:). */
 
-/* Returns 0 or TDM_EMALFORMED. For SIP_URI_OTHER / SIP_URI_TEL only
- * scheme_name is decoded and the rest of the URI is left in params. */
+/* Returns 0 or TDM_EMALFORMED (*out then holds anything). For
+ * SIP_URI_OTHER / SIP_URI_TEL only scheme_name is decoded and the rest of
+ * the URI is left in params. */
 int sip_uri_parse(tstr text, struct sip_uri *out);
 
 /* URI equality per RFC 3261 §19.1.4 (for sip: and sips:). Falls back to a

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 
+#include "siphash.h"
 #include "sip_reply.h"
 
 #define SIP_DEFAULT_PORT 5060
@@ -32,59 +33,11 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 }
 
 /* ------------------------------------------------------------------ */
-/* The To tag: SipHash-1-3 (Aumasson and Bernstein's SipHash with one
- * compression and three finalisation rounds), keyed, over the Call-ID and
- * the From tag. A tag only has to be the same for every retransmission
- * and not guessable without the key; this is the variant hash tables use
- * for that, at about half the cost of SipHash-2-4. */
-
-static inline uint64_t rotl64(uint64_t x, unsigned b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-static inline uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
-#define SIPROUND                                                               \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = rotl64(v1, 13);                                           \
-		v1 ^= v0;                                                      \
-		v0 = rotl64(v0, 32);                                           \
-		v2 += v3;                                                      \
-		v3 = rotl64(v3, 16);                                           \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = rotl64(v3, 21);                                           \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = rotl64(v1, 17);                                           \
-		v1 ^= v2;                                                      \
-		v2 = rotl64(v2, 32);                                           \
-	} while (0)
-
-/* The n < 8 bytes at p, little-endian. */
-static inline uint64_t le_partial(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	switch (n) {
-	case 7: v |= (uint64_t)p[6] << 48; /* fall through */
-	case 6: v |= (uint64_t)p[5] << 40; /* fall through */
-	case 5: v |= (uint64_t)p[4] << 32; /* fall through */
-	case 4: v |= (uint64_t)p[3] << 24; /* fall through */
-	case 3: v |= (uint64_t)p[2] << 16; /* fall through */
-	case 2: v |= (uint64_t)p[1] << 8;  /* fall through */
-	case 1: v |= (uint64_t)p[0];       /* fall through */
-	default: break;
-	}
-	return v;
-}
+/* The To tag: SipHash-1-3 (one compression and three finalisation rounds
+ * of SipHash), keyed, over the Call-ID and the From tag. A tag only has to
+ * be the same for every retransmission and not guessable without the key;
+ * this is the variant hash tables use for that, at about half the cost of
+ * SipHash-2-4. */
 
 /*
  * SipHash-1-3 of a, zero bytes up to a multiple of 8, then b: each part is
@@ -94,41 +47,18 @@ static inline uint64_t le_partial(const uint8_t *p, size_t n)
 static uint64_t siphash13(const uint8_t key[16], const uint8_t *a, size_t alen,
 			  const uint8_t *b, size_t blen)
 {
-	const uint64_t k0 = le64(key), k1 = le64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
-	uint64_t v3 = k1 ^ 0x7465646279746573ull;
-	uint64_t mword;
-	const uint8_t *end = a + (alen & ~(size_t)7);
+	const uint8_t *p, *end;
+	struct siphash h;
 
-	for (; a < end; a += 8) {
-		mword = le64(a);
-		v3 ^= mword;
-		SIPROUND;
-		v0 ^= mword;
-	}
-	if (alen & 7) {
-		mword = le_partial(a, alen & 7);
-		v3 ^= mword;
-		SIPROUND;
-		v0 ^= mword;
-	}
-	for (end = b + (blen & ~(size_t)7); b < end; b += 8) {
-		mword = le64(b);
-		v3 ^= mword;
-		SIPROUND;
-		v0 ^= mword;
-	}
-	mword = le_partial(b, blen & 7) | (uint64_t)((alen + 7) / 8 * 8 + blen) << 56;
-	v3 ^= mword;
-	SIPROUND;
-	v0 ^= mword;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	siphash_init(&h, key);
+	for (p = a, end = a + (alen & ~(size_t)7); p < end; p += 8)
+		siphash_word(&h, siphash_le64(p), 1);
+	if (alen & 7)
+		siphash_word(&h, siphash_tail(a, alen), 1);
+	for (p = b, end = b + (blen & ~(size_t)7); p < end; p += 8)
+		siphash_word(&h, siphash_le64(p), 1);
+	return siphash_final(&h, siphash_tail(b, blen) |
+				 (uint64_t)((alen + 7) / 8 * 8 + blen) << 56, 1, 3);
 }
 
 void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
@@ -360,8 +290,10 @@ static void put_via_params(struct wbuf *w, const struct sip_via *v)
 		put_via_params_slow(w, v->params);
 		return;
 	}
-	if (!v->rport && v->received.len == 0) {
-		putt(w, v->params);
+	if (v->kept_len != SIP_VIA_KEPT_SCATTERED) {
+		/* The usual ";branch=...;rport": the parameters to drop all
+		 * come last (the parser saw where). */
+		put(w, p, v->kept_len);
 		return;
 	}
 	while (p < end) {

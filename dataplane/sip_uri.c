@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
 
 /* Character classes of RFC 3261 §25.1; '%' escapes are handled apart. */
@@ -174,23 +175,28 @@ static bool headers_ok(tstr s)
 
 int sip_uri_parse(tstr t, struct sip_uri *out)
 {
-	struct sip_uri u = { 0 };
+	/* Decoded in place: the caller's struct is usually the one kept
+	 * (struct sip_msg), and a copy at the end cost as much as a short
+	 * URI's decoding. */
+	struct sip_uri *u = out;
 	uint32_t i, e;
 	const char *at;
 	tstr rest;
+
+	*u = (struct sip_uri){ 0 };
 
 	/* "sip:" and "sips:" in any case, without the general scheme scan. */
 	if (t.len >= 5 && (t.s[0] | 0x20) == 's' && (t.s[1] | 0x20) == 'i' &&
 	    (t.s[2] | 0x20) == 'p') {
 		if (t.s[3] == ':') {
-			u.scheme = SIP_URI_SIP;
-			u.scheme_name = tstr_sub(t, 0, 3);
+			u->scheme = SIP_URI_SIP;
+			u->scheme_name = tstr_sub(t, 0, 3);
 			rest = tstr_tail(t, 4);
 			goto sip;
 		}
 		if ((t.s[3] | 0x20) == 's' && t.s[4] == ':' && t.len >= 6) {
-			u.scheme = SIP_URI_SIPS;
-			u.scheme_name = tstr_sub(t, 0, 4);
+			u->scheme = SIP_URI_SIPS;
+			u->scheme_name = tstr_sub(t, 0, 4);
 			rest = tstr_tail(t, 5);
 			goto sip;
 		}
@@ -203,19 +209,19 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 		;
 	if (i >= t.len || t.s[i] != ':' || i + 1 >= t.len)
 		goto malformed;
-	u.scheme_name = tstr_sub(t, 0, i);
+	u->scheme_name = tstr_sub(t, 0, i);
 	rest = tstr_tail(t, i + 1);
 
-	if (tstr_caseeq(u.scheme_name, TSTR_LIT("sip")))
-		u.scheme = SIP_URI_SIP;
-	else if (tstr_caseeq(u.scheme_name, TSTR_LIT("sips")))
-		u.scheme = SIP_URI_SIPS;
-	else if (tstr_caseeq(u.scheme_name, TSTR_LIT("tel")))
-		u.scheme = SIP_URI_TEL;
+	if (tstr_caseeq(u->scheme_name, TSTR_LIT("sip")))
+		u->scheme = SIP_URI_SIP;
+	else if (tstr_caseeq(u->scheme_name, TSTR_LIT("sips")))
+		u->scheme = SIP_URI_SIPS;
+	else if (tstr_caseeq(u->scheme_name, TSTR_LIT("tel")))
+		u->scheme = SIP_URI_TEL;
 	else
-		u.scheme = SIP_URI_OTHER;
+		u->scheme = SIP_URI_OTHER;
 
-	if (u.scheme == SIP_URI_TEL || u.scheme == SIP_URI_OTHER) {
+	if (u->scheme == SIP_URI_TEL || u->scheme == SIP_URI_OTHER) {
 		/* Visible ASCII other than < > " and no escape gone wrong. */
 		for (e = 0; e < rest.len; e++) {
 			unsigned char c = (unsigned char)rest.s[e];
@@ -223,8 +229,7 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 			    (c == '%' && !is_escape(rest, e)))
 				goto malformed;
 		}
-		u.params = rest;
-		*out = u;
+		u->params = rest;
 		return 0;
 	}
 
@@ -237,7 +242,7 @@ sip:
 	i = 0;
 	e = uspan(rest, 0, U_USER);
 	if (e < rest.len && rest.s[e] == '@' && e > 0) {
-		u.user = tstr_sub(rest, 0, e);
+		u->user = tstr_sub(rest, 0, e);
 		i = e + 1;
 	} else if (e < rest.len && (at = memchr(rest.s + e, '@', rest.len - e)) != NULL) {
 		uint32_t ui = (uint32_t)(at - rest.s);
@@ -245,23 +250,23 @@ sip:
 		int32_t colon = tstr_chr(userinfo, ':');
 
 		if (colon >= 0) {
-			u.user = tstr_sub(userinfo, 0, (uint32_t)colon);
-			u.password = tstr_tail(userinfo, (uint32_t)colon + 1);
-			if (!all_esc(u.password, U_PASS, 0))
+			u->user = tstr_sub(userinfo, 0, (uint32_t)colon);
+			u->password = tstr_tail(userinfo, (uint32_t)colon + 1);
+			if (!all_esc(u->password, U_PASS, 0))
 				goto malformed;
 		} else {
-			u.user = userinfo;
+			u->user = userinfo;
 		}
-		if (!all_esc(u.user, U_USER, 1))
+		if (!all_esc(u->user, U_USER, 1))
 			goto malformed;
 		i = ui + 1;
 	}
 
 	/* hostport */
-	e = sip_host_len(tstr_tail(rest, i));
+	e = sip_host_span(rest, i);
 	if (e == 0)
 		goto malformed;
-	u.host = tstr_sub(rest, i, e);
+	u->host = tstr_sub(rest, i, e);
 	i += e;
 	if (i < rest.len && rest.s[i] == ':') {
 		uint32_t port = 0;
@@ -276,12 +281,11 @@ sip:
 		}
 		if (e == i || port == 0 || port > 65535)
 			goto malformed;
-		u.port = (uint16_t)port;
+		u->port = (uint16_t)port;
 		i = e;
 	}
 	if (i == rest.len) {
-		u.params = tstr_sub(rest, i, 0);
-		*out = u;
+		u->params = tstr_sub(rest, i, 0);
 		return 0;
 	}
 
@@ -289,18 +293,17 @@ sip:
 	e = parse_uri_params(rest, i);
 	if (e == SPAN_BAD)
 		goto malformed;
-	u.params = tstr_sub(rest, i, e - i);
+	u->params = tstr_sub(rest, i, e - i);
 	i = e;
 
 	/* [ headers ] */
 	if (i < rest.len) {
 		if (rest.s[i] != '?')
 			goto malformed;
-		u.headers = tstr_tail(rest, i + 1);
-		if (!headers_ok(u.headers))
+		u->headers = tstr_tail(rest, i + 1);
+		if (!headers_ok(u->headers))
 			goto malformed;
 	}
-	*out = u;
 	return 0;
 
 malformed:

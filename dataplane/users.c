@@ -29,11 +29,9 @@
 #include <urcu-qsbr.h>
 #include <urcu/rculfhash.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/siphash.h>
-
 #include "err.h"
 #include "rec_pool.h"   /* tdm_rcu_after_grace_period() */
+#include "siphash.h"
 #include "users.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -53,7 +51,7 @@ struct users {
 	pthread_mutex_t write_lock;
 	_Atomic uint64_t count;
 	unsigned long target;            /* bucket count last set; writers only */
-	uint8_t key[SIPHASH_KEY_SIZE];
+	uint8_t key[SIPHASH_KEY_LEN];
 };
 
 static int fill_random(uint8_t *buf, size_t len)
@@ -75,14 +73,9 @@ static int fill_random(uint8_t *buf, size_t len)
 
 static uint64_t key_hash(const struct users *u, tstr k)
 {
-	static const unsigned char empty[1];
-	unsigned char out[SIPHASH_MAC_SIZE_8];
-	uint64_t h;
+	static const uint8_t empty[1];
 
-	wc_SipHash(u->key, k.len ? (const unsigned char *)k.s : empty, k.len,
-		   out, SIPHASH_MAC_SIZE_8);
-	memcpy(&h, out, sizeof(h));
-	return h;
+	return siphash24(u->key, k.len ? (const uint8_t *)k.s : empty, k.len);
 }
 
 /* A fixed-size field as a tstr: up to its NUL, or up to cap. */

@@ -5,6 +5,9 @@
  * URI and Authorization decoders, the AOR canonicaliser) and checks a few
  * properties that must hold for any input:
  *   - every tstr handed out lies inside the datagram;
+ *   - the URIs decoded in passing (To of a REGISTER, Contacts) are what
+ *     sip_uri_parse() gives for their text (the fast paths agree with
+ *     the general decoder);
  *   - a URI that parses equals itself (sip_uri_equal is reflexive);
  *   - two sip/sips URIs that compare equal have the same canonical AOR;
  *   - a canonical AOR parses again and canonicalises to itself.
@@ -74,6 +77,28 @@ static void check_pair(tstr a, tstr b)
 		abort();
 }
 
+static bool same_tstr(tstr a, tstr b)
+{
+	return a.len == b.len && (a.len == 0 || a.s == b.s);
+}
+
+/* A URI the parser decoded once (To of a REGISTER, a Contact) is what
+ * sip_uri_parse() of its text gives: the fast paths that decode it in
+ * passing must agree with the general decoder. */
+static void check_decoded_once(tstr text, int rc, const struct sip_uri *u)
+{
+	struct sip_uri want;
+
+	if (sip_uri_parse(text, &want) != rc)
+		abort();
+	if (rc == 0 && (want.scheme != u->scheme || !same_tstr(want.user, u->user) ||
+			!same_tstr(want.password, u->password) || !same_tstr(want.host, u->host) ||
+			want.port != u->port || !same_tstr(want.params, u->params) ||
+			!same_tstr(want.headers, u->headers) ||
+			!same_tstr(want.scheme_name, u->scheme_name)))
+		abort();
+}
+
 static void check_nameaddr(const struct sip_nameaddr *na)
 {
 	check_in(na->display);
@@ -126,9 +151,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check_in(via.host);
 	}
 
+	/* sip_parse() decodes the To URI of a REGISTER whose To it accepts. */
+	if (m.is_request && m.method == SIP_REGISTER && m.to.uri.s)
+		check_decoded_once(m.to.uri, m.to_uri_rc, &m.to_uri);
+
 	sip_parse_contacts(&m);
 	if (m.ncontacts > SIP_MAX_CONTACTS)
 		abort();
+	for (unsigned i = 0; i < m.ncontacts; i++)
+		check_decoded_once(m.contacts[i].na.uri, m.contacts[i].uri_rc, &m.contacts[i].uri);
 	check_uri(m.ruri);
 	check_uri(m.to.uri);
 	check_uri(m.from.uri);

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+
 #include "digest.h"
 #include "err.h"
 
@@ -187,4 +190,118 @@ Test(digest, forged_or_malformed_nonce_is_refused)
 					300), TDM_EAUTH);
 	cr_assert_eq(digest_nonce_check(&key, TSTR_NULL, TSTR_LIT("c"), 1000000, 300),
 		     TDM_EAUTH);
+}
+
+/* The nonce is hex(time) then hex(HMAC-SHA-256(key, time || Call-ID))
+ * truncated to 128 bits, whichever way the MAC is computed: nonces issued
+ * before a restart (or by an older build) must still check. */
+static void nonce_by_wolfcrypt_hmac(const struct nonce_key *k, int64_t now_s, tstr call_id,
+				    char out[DIGEST_NONCE_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t when[8], mac[WC_SHA256_DIGEST_SIZE];
+	Hmac hmac;
+
+	for (int i = 7; i >= 0; i--, now_s >>= 8)
+		when[i] = (uint8_t)now_s;
+	cr_assert_eq(wc_HmacInit(&hmac, NULL, INVALID_DEVID), 0);
+	cr_assert_eq(wc_HmacSetKey(&hmac, WC_SHA256, k->key, sizeof(k->key)), 0);
+	cr_assert_eq(wc_HmacUpdate(&hmac, when, 8), 0);
+	cr_assert_eq(wc_HmacUpdate(&hmac, (const byte *)call_id.s, call_id.len), 0);
+	cr_assert_eq(wc_HmacFinal(&hmac, mac), 0);
+	wc_HmacFree(&hmac);
+	for (unsigned i = 0; i < 8; i++) {
+		out[2 * i] = hex[when[i] >> 4];
+		out[2 * i + 1] = hex[when[i] & 15];
+	}
+	for (unsigned i = 0; i < 16; i++) {
+		out[16 + 2 * i] = hex[mac[i] >> 4];
+		out[16 + 2 * i + 1] = hex[mac[i] & 15];
+	}
+}
+
+Test(digest, nonce_mac_is_hmac_sha256_with_or_without_a_key_cache)
+{
+	static const struct nonce_key keys[2] = {
+		{ .key = "0123456789abcdef0123456789abcdef" },
+		{ .key = "another key, another key, anoth" },
+	};
+	static const char *const call_ids[] = {
+		"c", "a84b4c76e66710@pc33.example.com",
+		"a-call-id-long-enough-to-need-a-second-block-of-sha-256-input@host",
+	};
+	struct nonce_key_cache cache = { .ready = false };
+	char want[DIGEST_NONCE_LEN], got[DIGEST_NONCE_LEN], cached[DIGEST_NONCE_LEN];
+
+	/* Keys alternate: the cache must notice each change. */
+	for (unsigned round = 0; round < 4; round++) {
+		const struct nonce_key *k = &keys[round % 2];
+
+		for (unsigned i = 0; i < sizeof(call_ids) / sizeof(call_ids[0]); i++) {
+			tstr cid = tstr_cstr(call_ids[i]);
+
+			nonce_by_wolfcrypt_hmac(k, 1700000000 + round, cid, want);
+			digest_nonce_make(k, 1700000000 + round, cid, got);
+			digest_nonce_make_cached(&cache, k, 1700000000 + round, cid, cached);
+			cr_assert_arr_eq(got, want, sizeof(want));
+			cr_assert_arr_eq(cached, want, sizeof(want));
+			cr_assert_eq(digest_nonce_check_cached(&cache, k, tstr_make(want, sizeof(want)),
+							       cid, 1700000000, 300), 0);
+			cr_assert_eq(digest_nonce_check_cached(&cache, &keys[(round + 1) % 2],
+							       tstr_make(want, sizeof(want)), cid,
+							       1700000000, 300), TDM_EAUTH);
+		}
+	}
+}
+
+/* One HA2 cache across changing algorithms, methods and uris (one too
+ * long to be kept): every answer is digest_verify()'s, right responses
+ * verify and each one checked against another request's parts fails. */
+Test(digest, verify_with_an_ha2_cache_answers_as_without)
+{
+	static const char *const uris[] = {
+		"sip:example.com", "sip:example.com", "sip:other.example.com",
+		"sip:a-uri-longer-than-the-cache-keeps-0123456789-0123456789-0123456789-"
+		"0123456789-0123456789-0123456789-0123456789@example.com", "sip:example.com",
+	};
+	static const char *const methods[] = { "REGISTER", "INVITE", "REGISTER", "A-VERY-LONG-METHOD-NAME" };
+	struct digest_ha2_cache cache = { .ready = false };
+	uint8_t ha1[2][32];
+
+	digest_ha1(DIGEST_MD5, TSTR_LIT("alice"), TSTR_LIT("example.com"), TSTR_LIT("pw"), ha1[0]);
+	digest_ha1(DIGEST_SHA256, TSTR_LIT("alice"), TSTR_LIT("example.com"), TSTR_LIT("pw"),
+		   ha1[1]);
+	/* The algorithm changes fastest: the same method and uri are
+	 * verified with MD5, then with SHA-256, then the next pair. */
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned u = 0; u < sizeof(uris) / sizeof(uris[0]); u++) {
+			for (unsigned k = 0; k < sizeof(methods) / sizeof(methods[0]); k++) {
+				for (unsigned a = 0; a < 2; a++) {
+					enum digest_alg alg = a ? DIGEST_SHA256 : DIGEST_MD5;
+					struct sip_digest_cred c = {
+						.nonce = TSTR_LIT("n1"), .uri = tstr_cstr(uris[u]),
+						.nc = TSTR_LIT("00000001"), .cnonce = TSTR_LIT("c"),
+						.qop = TSTR_LIT("auth"),
+					};
+					tstr method = tstr_cstr(methods[k]);
+					tstr other = tstr_cstr(methods[(k + 1) % 4]);
+					char resp[65];
+
+					digest_response(alg, ha1[a], method, c.uri, c.nonce, c.nc,
+							c.cnonce, c.qop, resp);
+					c.response = tstr_cstr(resp);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0, "the same request again (from the cache)");
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], other),
+						     digest_verify(alg, &c, ha1[a], other));
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], other),
+						     TDM_EAUTH);
+					cr_assert_eq(digest_verify_cached(&cache, alg, &c, ha1[a], method),
+						     0);
+				}
+			}
+		}
+	}
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "sip_chars.h"
 #include "sip_parse.h"
 
 #ifndef TESTDATA_DIR
@@ -1709,4 +1710,267 @@ Test(sip_parse, guard_page_helpers_stop_at_the_end_of_their_input)
 		sip_host_len(t);
 	}
 	munmap(map, 2 * (size_t)pg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fast paths against the general path (differential).
+ *
+ * sip_parse() and sip_parse_contacts() take shortcuts for the usual
+ * shapes of a field. Each check below recomputes a decoded result with
+ * the general, public functions and asserts that it is the same, down to
+ * the pointers; the corpus is every RFC 4475 message plus a typical
+ * REGISTER with every byte of its interesting fields replaced by each of
+ * the 256 octets in turn. */
+
+static bool same_tstr(tstr a, tstr b)
+{
+	return a.len == b.len && (a.len == 0 || a.s == b.s);
+}
+
+static void expect_same_uri(const struct sip_uri *a, const struct sip_uri *b, const char *what)
+{
+	cr_expect(a->scheme == b->scheme && same_tstr(a->scheme_name, b->scheme_name) &&
+		  same_tstr(a->user, b->user) && same_tstr(a->password, b->password) &&
+		  same_tstr(a->host, b->host) && a->port == b->port &&
+		  same_tstr(a->params, b->params) && same_tstr(a->headers, b->headers),
+		  "%s: decoded URI differs from sip_uri_parse()", what);
+}
+
+static void expect_same_nameaddr(const struct sip_nameaddr *a, const struct sip_nameaddr *b,
+				 const char *what)
+{
+	cr_expect(same_tstr(a->display, b->display) && same_tstr(a->uri, b->uri) &&
+		  same_tstr(a->params, b->params) && same_tstr(a->tag, b->tag) &&
+		  a->bracketed == b->bracketed,
+		  "%s: name-addr differs from sip_parse_nameaddr()", what);
+}
+
+/* A URI decoded once by the parser (rc, u) is what sip_uri_parse() of
+ * its text gives. */
+static void expect_uri_decoded_once(tstr text, int rc, const struct sip_uri *u, const char *what)
+{
+	struct sip_uri want;
+	int want_rc = sip_uri_parse(text, &want);
+
+	cr_expect_eq(rc, want_rc, "%s: rc %d, sip_uri_parse() says %d", what, rc, want_rc);
+	if (rc == 0 && want_rc == 0)
+		expect_same_uri(u, &want, what);
+}
+
+/* The To of a REGISTER and every Contact of m, against the general
+ * decoders. */
+static void expect_fast_paths_agree(struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_TO);
+	struct sip_nameaddr na;
+	unsigned k = 0;
+	tstr v;
+
+	if (m->method == SIP_REGISTER && h && m->hdr_count[SIP_HDR_TO] == 1) {
+		if (sip_parse_nameaddr(h->value, &na) == 0) {
+			expect_same_nameaddr(&m->to, &na, "To");
+			expect_uri_decoded_once(m->to.uri, m->to_uri_rc, &m->to_uri, "To");
+		} else {
+			cr_expect_lt(m->to_uri_rc, 0, "To: malformed, yet its URI is decoded");
+		}
+	}
+	if (sip_parse_contacts(m) != 0)
+		return;
+	for (h = sip_header_first(m, SIP_HDR_CONTACT); h; h = sip_header_next(m, h)) {
+		uint32_t pos = 0;
+
+		while (sip_list_next(h->value, &pos, &v)) {
+			if (v.len == 1 && v.s[0] == '*')
+				continue;
+			cr_assert_lt(k, m->ncontacts);
+			cr_assert_eq(sip_parse_nameaddr(v, &na), 0, "Contact %u", k);
+			expect_same_nameaddr(&m->contacts[k].na, &na, "Contact");
+			expect_uri_decoded_once(m->contacts[k].na.uri, m->contacts[k].uri_rc,
+						&m->contacts[k].uri, "Contact");
+			k++;
+		}
+	}
+	cr_expect_eq(k, m->ncontacts);
+}
+
+/* reg_typical with the field that starts with `field` replaced by
+ * "field: value", every byte of value in turn replaced by each octet. */
+static void mutate_field(const char *field, const char *value)
+{
+	char b[1024];
+	const char *at = strstr(reg_typical, field);
+	size_t pre, vlen = strlen(value), post_at, n;
+
+	cr_assert_not_null(at);
+	pre = (size_t)(at - reg_typical) + strlen(field) + 2;
+	post_at = (size_t)(strchr(at, '\r') - reg_typical);
+	n = pre + vlen + (sizeof(reg_typical) - 1 - post_at);
+	cr_assert_lt(n, sizeof(b));
+	memcpy(b, reg_typical, pre);
+	memcpy(b + pre, value, vlen);
+	memcpy(b + pre + vlen, reg_typical + post_at, sizeof(reg_typical) - 1 - post_at);
+	sip_parse(&msg, b, (uint32_t)n);
+	expect_fast_paths_agree(&msg);
+	for (size_t i = pre; i < pre + vlen; i++) {
+		for (unsigned c = 0; c < 256; c++) {
+			char saved = b[i];
+
+			b[i] = (char)c;
+			sip_parse(&msg, b, (uint32_t)n);
+			expect_fast_paths_agree(&msg);
+			b[i] = saved;
+		}
+	}
+}
+
+Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_does)
+{
+	static const char *const values[] = {
+		"\"Alice\" <sip:alice@example.com>",
+		"<sips:alice:pw@[2001:db8::1]:5061;transport=tls;lr?Subject=x&h=%20>;tag=9",
+		"<sip:%41lice@EXAMPLE.com.:5060;user=phone>;expires=60;q=0.5",
+		"<tel:+1-201-555-0123;phone-context=x>",
+		"<urn:uuid:f81d4fae>;+sip.instance=\"<urn:uuid:1>\";reg-id=2",
+		"Bob <sip:b@h>",
+		"sip:b@h;tag=1",
+		"<sip:b@h> ;tag=1",
+		"\"a\\\"b\" <sip:b@h>",
+		"\"a>b\" <sip:b@h>",
+		"<sip:a@b>>",
+		"<sip:a b@c>",
+		"<sip:@h>",
+	};
+
+	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		mutate_field("To", values[i]);
+		mutate_field("Contact", values[i]);
+	}
+	for (unsigned i = 0; i < sizeof(torture) / sizeof(torture[0]); i++) {
+		parse_file(torture[i].file);
+		expect_fast_paths_agree(&msg);
+		free_bufs();
+	}
+}
+
+/* Every PSHUFB class table of sip_chars.h against chr_class, for all 256
+ * byte values: the 16-byte scans and the byte loop agree on every byte. */
+static const struct {
+	const char *name;
+	unsigned cls;
+} nibble_classes[] = {
+	{ "C_TOKEN", C_TOKEN }, { "C_PARAM", C_PARAM }, { "C_WORD", C_WORD },
+	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP }, { "C_ALNUM", C_ALNUM },
+};
+
+Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
+{
+	for (unsigned k = 0; k < sizeof(nibble_classes) / sizeof(nibble_classes[0]); k++) {
+		const uint8_t *lo = class_nibbles(nibble_classes[k].cls);
+
+		cr_assert_not_null(lo, "%s has no table", nibble_classes[k].name);
+		for (unsigned b = 0; b < 256; b++) {
+			bool simd = (lo[b & 15] & class_hi[b >> 4]) != 0;
+			bool table = (chr_class[b] & nibble_classes[k].cls) != 0;
+
+			cr_assert_eq(simd, table, "%s, byte 0x%02x", nibble_classes[k].name, b);
+		}
+	}
+}
+
+/* span() / span_not() of class number k (the constant each needs). */
+static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
+{
+	switch (k) {
+	case 0: return not ? span_not(s, i, C_TOKEN) : span(s, i, C_TOKEN);
+	case 1: return not ? span_not(s, i, C_PARAM) : span(s, i, C_PARAM);
+	case 2: return not ? span_not(s, i, C_WORD) : span(s, i, C_WORD);
+	case 3: return not ? span_not(s, i, C_URIC) : span(s, i, C_URIC);
+	case 4: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	default: return not ? span_not(s, i, C_ALNUM) : span(s, i, C_ALNUM);
+	}
+}
+
+Test(sip_parse, chars_spans_stop_where_a_byte_loop_stops)
+{
+	/* Mostly members of every class, some of none: runs of every length
+	 * end at every position of a block. */
+	static const char alphabet[] = "aZ09-._~%!'*+()[]:/&$?@=;,<>\\\"\" {}|^`#\t\r\n\x80\xff";
+	unsigned seed = 12345;
+
+	for (unsigned round = 0; round < 3000; round++) {
+		uint32_t len = round % 48;
+		char *buf = malloc(len ? len : 1);   /* exact size: ASan sees any over-read */
+
+		cr_assert_not_null(buf);
+		for (uint32_t j = 0; j < len; j++) {
+			seed = seed * 1103515245u + 12345u;
+			/* Three times in four a letter, so that runs are long. */
+			buf[j] = (seed >> 16) % 4 ? 'a' + (char)((seed >> 20) % 26)
+						  : alphabet[(seed >> 18) % (sizeof(alphabet) - 1)];
+		}
+		for (unsigned k = 0; k < sizeof(nibble_classes) / sizeof(nibble_classes[0]); k++) {
+			unsigned cls = nibble_classes[k].cls;
+
+			for (uint32_t i = 0; i <= len; i++) {
+				uint32_t in = i, out = i;
+
+				while (in < len && (chr_class[(unsigned char)buf[in]] & cls))
+					in++;
+				while (out < len && !(chr_class[(unsigned char)buf[out]] & cls))
+					out++;
+				cr_assert_eq(span_k(k, false, tstr_make(buf, len), i), in,
+					     "span %s, length %u, from %u", nibble_classes[k].name, len, i);
+				cr_assert_eq(span_k(k, true, tstr_make(buf, len), i), out,
+					     "span_not %s, length %u, from %u", nibble_classes[k].name,
+					     len, i);
+			}
+		}
+		free(buf);
+	}
+}
+
+/* sip_host_span() classifies a host 16 bytes at a time when the string
+ * around it is long enough, and a byte at a time otherwise: the same host,
+ * placed both ways, must get the same length. */
+Test(sip_parse, differential_host_span_block_and_byte_loop_agree)
+{
+	static const char alphabet[] = "aZ09-.-.:;@>\x80";
+	unsigned seed = 777;
+
+	for (unsigned round = 0; round < 20000; round++) {
+		char text[24], *shortbuf, *longbuf;
+		uint32_t len = 1 + round % 20, pad = 16;
+
+		for (uint32_t j = 0; j < len; j++) {
+			seed = seed * 1103515245u + 12345u;
+			text[j] = (seed >> 16) % 2 ? 'a' + (char)((seed >> 20) % 26)
+						  : alphabet[(seed >> 18) % (sizeof(alphabet) - 1)];
+		}
+		/* Alone in an exact-size buffer (the byte loop below 16 bytes),
+		 * and after 16 bytes of padding (the block). */
+		shortbuf = malloc(len);
+		longbuf = malloc(pad + len);
+		cr_assert(shortbuf && longbuf);
+		memcpy(shortbuf, text, len);
+		memset(longbuf, 'x', pad);
+		memcpy(longbuf + pad, text, len);
+		if (len < 16)
+			cr_assert_eq(sip_host_span(tstr_make(longbuf, pad + len), pad),
+				     sip_host_len(tstr_make(shortbuf, len)),
+				     "host \"%.*s\"", (int)len, text);
+		else
+			cr_assert_eq(sip_host_span(tstr_make(longbuf, pad + len), pad),
+				     sip_host_len(tstr_make(shortbuf, len)));
+		free(shortbuf);
+		free(longbuf);
+	}
+	/* The usual hosts. */
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.com"), 10), 11);
+	cr_assert_eq(sip_host_span(TSTR_LIT("SIP/2.0/UDP 192.0.2.10:5060;rport"), 12), 10);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.com.;lr"), 10), 12);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@exa--mple.c-om"), 10), 14);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example-.com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example..com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.-com"), 10), 0);
+	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@-example.com"), 10), 0);
 }

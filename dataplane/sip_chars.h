@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the SIP parser (dataplane/sip_parse.c) and its unit tests,
+ * which check the tables below against each other: the character classes
+ * of RFC 3261 §25.1 and the scans over them. Not a public interface.
+ *
+ * span() and span_not() are where the parser spends most of its time. A
+ * byte at a time they cost a table lookup and a branch per byte; with
+ * SSSE3 (every build with DPDK has it: DPDK's flags bring
+ * -march=corei7) the classes most scanned are tested 16 bytes at a time
+ * with the nibble-table technique (two PSHUFB lookups, see
+ * class_nibbles()), which gives the same answer for each of the 256 byte
+ * values. Without SSSE3, or for a string shorter than 16 bytes, the byte
+ * loop runs. Neither reads outside the string it is given.
+ */
+#ifndef TANDEM_SIP_CHARS_H
+#define TANDEM_SIP_CHARS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
+
+#include "str.h"
+
+/* Character classes (RFC 3261 §25.1). */
+
+enum {
+	C_TOKEN = 1 << 0,  /* token */
+	C_PARAM = 1 << 1,  /* unquoted parameter name or value: token, host,
+	                    * or URI paramchar (escapes included via '%') */
+	C_WORD = 1 << 2,   /* Call-ID word */
+	C_HOST = 1 << 3,   /* hostname / IPv4address characters */
+	C_DIGIT = 1 << 4,
+	C_HEX = 1 << 5,
+	C_URIC = 1 << 6,   /* may appear in a URI after the scheme: visible
+	                    * ASCII except < > " { } | \ ^ ` # */
+	C_WS = 1 << 7,     /* SP HT CR LF */
+	C_ALPHA = 1 << 8,
+	C_SCHEME = 1 << 9, /* ALPHA DIGIT + - . */
+	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
+	C_ALNUM = 1 << 11,
+	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
+};
+
+#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
+#define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
+#define K_LETTER (K_ALNUM | C_ALPHA)
+#define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
+
+static const uint16_t chr_class[256] = {
+	['a' ... 'f'] = K_LOWER_HEX,
+	['g' ... 'z'] = K_LETTER,
+	['A' ... 'F'] = K_LOWER_HEX,
+	['G' ... 'Z'] = K_LETTER,
+	['0' ... '9'] = K_NUM,
+	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
+	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
+	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
+	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['`'] = C_TOKEN | C_PARAM | C_WORD,
+	['('] = C_PARAM | C_WORD | C_URIC,
+	[')'] = C_PARAM | C_WORD | C_URIC,
+	[':'] = C_PARAM | C_WORD | C_URIC,
+	['/'] = C_PARAM | C_WORD | C_URIC,
+	['['] = C_PARAM | C_WORD | C_URIC,
+	[']'] = C_PARAM | C_WORD | C_URIC,
+	['&'] = C_PARAM | C_URIC,
+	['$'] = C_PARAM | C_URIC,
+	['?'] = C_WORD | C_URIC,
+	['<'] = C_WORD | C_LIST,
+	['>'] = C_WORD | C_LIST,
+	['\\'] = C_WORD | C_QSTOP,
+	['"'] = C_WORD | C_LIST | C_QSTOP,
+	['{'] = C_WORD,
+	['}'] = C_WORD,
+	['='] = C_URIC,
+	[';'] = C_URIC,
+	[','] = C_URIC | C_LIST,
+	['@'] = C_URIC,
+	[' '] = C_WS,
+	['\t'] = C_WS,
+	['\r'] = C_WS,
+	['\n'] = C_WS,
+};
+
+static inline bool is_class(char c, unsigned cls)
+{
+	return (chr_class[(unsigned char)c] & cls) != 0;
+}
+
+/*
+ * The classes scanned 16 bytes at a time, as PSHUFB tables: byte b is in
+ * the class when
+ *     lo[b & 15] & class_hi[b >> 4] != 0.
+ * class_hi gives each high nibble 2..7 (0x20..0x7f) a bit of its own and
+ * every other high nibble none; lo[l] has bit h - 2 set when the byte
+ * h * 16 + l is in the class. So every member must lie in 0x20..0x7f, as
+ * those of these classes do (control octets, SP and non-ASCII are never
+ * token, URI or word characters). Generated from chr_class; the unit tests
+ * check every table against it for all 256 bytes.
+ */
+static const uint8_t class_hi[16] = { 0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20 };
+
+static const uint8_t nib_token[16] = {
+	0x3a, 0x3f, 0x3e, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f,
+	0x3e, 0x3e, 0x3d, 0x15, 0x14, 0x15, 0x35, 0x1c,
+};
+static const uint8_t nib_param[16] = {
+	0x3a, 0x3f, 0x3e, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f,
+	0x3f, 0x3f, 0x3f, 0x1d, 0x14, 0x1d, 0x35, 0x1d,
+};
+static const uint8_t nib_word[16] = {
+	0x3a, 0x3f, 0x3f, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f,
+	0x3f, 0x3f, 0x3f, 0x3d, 0x1e, 0x3d, 0x37, 0x1f,
+};
+static const uint8_t nib_uric[16] = {
+	0x2e, 0x3f, 0x3e, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f,
+	0x3f, 0x3f, 0x3f, 0x1f, 0x15, 0x1f, 0x35, 0x1f,
+};
+static const uint8_t nib_qstop[16] = {
+	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
+};
+static const uint8_t nib_alnum[16] = {
+	0x2a, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,
+	0x3e, 0x3e, 0x3c, 0x14, 0x14, 0x14, 0x14, 0x14,
+};
+
+/* The PSHUFB table of cls, or NULL for a class scanned a byte at a time.
+ * cls is a constant at every call of span() and span_not(), which are
+ * always inlined so that this choice is made at compile time. */
+static inline const uint8_t *class_nibbles(unsigned cls)
+{
+	switch (cls) {
+	case C_TOKEN: return nib_token;
+	case C_PARAM: return nib_param;
+	case C_WORD: return nib_word;
+	case C_URIC: return nib_uric;
+	case C_QSTOP: return nib_qstop;
+	case C_ALNUM: return nib_alnum;
+	default: return NULL;
+	}
+}
+
+#ifdef __SSSE3__
+/* Bit k set when byte k of the 16 at p is NOT in the class of table lo. */
+static inline unsigned outside16(const unsigned char *p, const uint8_t lo[16])
+{
+	const __m128i nibble = _mm_set1_epi8(0x0f);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i l = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)lo),
+				     _mm_and_si128(x, nibble));
+	__m128i h = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)class_hi),
+				     _mm_and_si128(_mm_srli_epi16(x, 4), nibble));
+
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h),
+							  _mm_setzero_si128()));
+}
+
+/*
+ * The scan of span() (flip 0: stop at the first byte outside the class) or
+ * span_not() (flip 0xffff: stop at the first byte inside) over [p, e), for
+ * a string [b, e) of at least 16 bytes: 16-byte blocks, the last one
+ * ending at e. That one may start before p; its bits for the bytes before
+ * p are shifted out.
+ */
+static inline uint32_t scan16(const unsigned char *b, const unsigned char *p,
+			      const unsigned char *e, const uint8_t lo[16], unsigned flip)
+{
+	unsigned stop;
+
+	for (; e - p >= 16; p += 16) {
+		stop = outside16(p, lo) ^ flip;
+		if (stop)
+			return (uint32_t)(p - b) + (uint32_t)__builtin_ctz(stop);
+	}
+	if (p >= e)
+		return (uint32_t)(p - b);
+	stop = (outside16(e - 16, lo) ^ flip) >> (16 - (e - p));
+	return stop ? (uint32_t)(p - b) + (uint32_t)__builtin_ctz(stop) : (uint32_t)(e - b);
+}
+#endif
+
+/* Index of the first byte at or after i that is not in cls (s.len if
+ * none). The byte loop is unrolled, and on pointers rather than 32-bit
+ * indexes (which cost a move per byte). */
+static inline __attribute__((always_inline)) uint32_t span(tstr s, uint32_t i, unsigned cls)
+{
+	const unsigned char *b = (const unsigned char *)s.s;
+	const unsigned char *p = b + i, *e = b + s.len;
+
+#ifdef __SSSE3__
+	if (class_nibbles(cls) && s.len >= 16)
+		return scan16(b, p, e, class_nibbles(cls), 0);
+#endif
+	for (; e - p >= 4; p += 4) {
+		if (!(chr_class[p[0]] & cls))
+			return (uint32_t)(p - b);
+		if (!(chr_class[p[1]] & cls))
+			return (uint32_t)(p + 1 - b);
+		if (!(chr_class[p[2]] & cls))
+			return (uint32_t)(p + 2 - b);
+		if (!(chr_class[p[3]] & cls))
+			return (uint32_t)(p + 3 - b);
+	}
+	while (p < e && (chr_class[*p] & cls))
+		p++;
+	return (uint32_t)(p - b);
+}
+
+/* Index of the first byte at or after i that is in cls (s.len if none). */
+static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t i,
+								 unsigned cls)
+{
+	const unsigned char *b = (const unsigned char *)s.s;
+	const unsigned char *p = b + i, *e = b + s.len;
+
+#ifdef __SSSE3__
+	if (class_nibbles(cls) && s.len >= 16)
+		return scan16(b, p, e, class_nibbles(cls), 0xffff);
+#endif
+	for (; e - p >= 4; p += 4) {
+		if (chr_class[p[0]] & cls)
+			return (uint32_t)(p - b);
+		if (chr_class[p[1]] & cls)
+			return (uint32_t)(p + 1 - b);
+		if (chr_class[p[2]] & cls)
+			return (uint32_t)(p + 2 - b);
+		if (chr_class[p[3]] & cls)
+			return (uint32_t)(p + 3 - b);
+	}
+	while (p < e && !(chr_class[*p] & cls))
+		p++;
+	return (uint32_t)(p - b);
+}
+
+/*
+ * sip_host_len() of the host that starts at s.s[i]: its length, 0 when
+ * none starts there. Reads nothing outside s, and may read all of it:
+ * given the whole string a host is part of (a URI, a Via value), it can
+ * classify the host's bytes 16 at a time.
+ */
+uint32_t sip_host_span(tstr s, uint32_t i);
+
+#endif

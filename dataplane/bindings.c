@@ -2,15 +2,31 @@
 /*
  * The bindings table (see bindings.h for the contract).
  *
- * A cds_lfht keyed by the canonical AOR, hashed with keyed SipHash-2-4.
- * Records are immutable once published. Optimistic concurrency rests on one
- * property of rculfhash: a node that has been replaced or deleted is marked
- * REMOVED in the same atomic step that unlinks it, and cds_lfht_replace()
- * and cds_lfht_del() on a REMOVED node fail. "The record I built from is
- * still current" is therefore decided by the very compare-and-swap that
- * publishes the new record, and two writers can never both succeed from
- * the same old record. Inserts use cds_lfht_add_unique(), which refuses a
- * second record for the same key.
+ * A cds_lfht keyed by the canonical AOR, hashed with keyed SipHash-1-3,
+ * holding one entry (struct aor_node) per AOR: the AOR's bytes, and a
+ * pointer to its current record. Records are immutable once published.
+ *
+ * A change is one compare-and-swap of that pointer, from the record it was
+ * built from to the new one: "the record I built from is still current"
+ * is decided by the very atomic step that publishes, so two writers can
+ * never both succeed from the same old record, and the loser rebuilds from
+ * the winner's record. (No ABA: the old record cannot be freed and reused
+ * while the writer, a reader, still holds it.) The table itself only
+ * changes when an AOR appears or disappears.
+ *
+ * Entry life cycle: an entry is inserted with cds_lfht_add_unique(), which
+ * refuses a second entry for the same key, with its first record already
+ * attached. Deleting the last record swaps the pointer to NULL, which is
+ * final: an entry is never revived. Whoever swapped it to NULL then
+ * unlinks the entry (cds_lfht_del); an insert that meets a dead entry not
+ * yet unlinked unlinks it itself and tries again, so nobody waits for the
+ * deleter. The thread whose cds_lfht_del() succeeds retires the entry.
+ * Readers treat a dead entry as an absent AOR.
+ *
+ * The entry keeps the key next to the lfht node, so the match function
+ * compares the length and bytes in the cache line it has just loaded
+ * (rculfhash has already compared the full 64-bit hash), and a refresh
+ * touches the bucket, the entry and the record, nothing else.
  *
  * Record layout (one allocation from a rec_pool):
  *   struct aor_rec | struct binding b[nbind] | AOR | strings of b[0] | ...
@@ -104,6 +120,15 @@ fail:
 	return NULL;
 }
 
+/* The table entry of one AOR. */
+struct aor_node {
+	struct cds_lfht_node node;
+	struct aor_rec *rec;       /* current record; NULL: deleted, for good */
+	struct rcu_head rcu;
+	uint32_t key_len;
+	char key[];                /* the canonical AOR */
+};
+
 static void rec_free_rcu(struct rcu_head *head)
 {
 	struct aor_rec *r = caa_container_of(head, struct aor_rec, rcu);
@@ -113,15 +138,48 @@ static void rec_free_rcu(struct rcu_head *head)
 	rec_pool_free(r);
 }
 
-/* Unlink every record and retire it. Registered, online thread. */
+static void node_free_rcu(struct rcu_head *head)
+{
+	struct aor_node *n = caa_container_of(head, struct aor_node, rcu);
+
+	tdm_rcu_after_grace_period();
+	tsan_acquire(n);
+	rec_pool_free(n);
+}
+
+static inline struct aor_rec *node_rec(struct aor_node *n)
+{
+	struct aor_rec *r = __atomic_load_n(&n->rec, __ATOMIC_ACQUIRE);
+
+	if (r)
+		tsan_acquire(r);
+	return r;
+}
+
+/* Unlink a dead entry (its record pointer is NULL); the thread that
+ * unlinks it retires it. */
+static void node_unlink(struct bind_table *t, struct aor_node *n)
+{
+	if (cds_lfht_del(t->ht, &n->node) == 0)
+		call_rcu(&n->rcu, node_free_rcu);
+}
+
+/* Unlink every entry and retire it with its record. Registered, online
+ * thread. */
 static void table_empty(struct bind_table *t)
 {
 	struct cds_lfht_iter it;
-	struct aor_rec *r;
+	struct aor_node *n;
 
-	cds_lfht_for_each_entry(t->ht, &it, r, node) {
-		if (cds_lfht_del(t->ht, &r->node) == 0)
-			call_rcu(&r->rcu, rec_free_rcu);
+	cds_lfht_for_each_entry(t->ht, &it, n, node) {
+		tsan_acquire(n);
+		if (cds_lfht_del(t->ht, &n->node) == 0) {
+			struct aor_rec *r = __atomic_exchange_n(&n->rec, NULL, __ATOMIC_ACQ_REL);
+
+			if (r)
+				call_rcu(&r->rcu, rec_free_rcu);
+			call_rcu(&n->rcu, node_free_rcu);
+		}
 	}
 }
 
@@ -176,30 +234,34 @@ uint64_t bind_hash(const struct bind_table *t, tstr aor)
 {
 	static const uint8_t empty[1];
 
-	return siphash24(t->key, aor.len ? (const uint8_t *)aor.s : empty, aor.len);
+	return siphash13(t->key, aor.len ? (const uint8_t *)aor.s : empty, aor.len);
 }
 
-static int aor_match(struct cds_lfht_node *node, const void *key)
+/* Called by rculfhash only for an entry whose full hash equals the key's. */
+static int node_match(struct cds_lfht_node *node, const void *key)
 {
-	const struct aor_rec *r = caa_container_of(node, struct aor_rec, node);
+	const struct aor_node *n = caa_container_of(node, struct aor_node, node);
+	const tstr *k = key;
 
-	tsan_acquire((void *)(uintptr_t)r);
-	return tstr_eq(aor_rec_key(r), *(const tstr *)key);
+	tsan_acquire((void *)(uintptr_t)n);
+	return n->key_len == k->len && memcmp(n->key, k->s, k->len) == 0;
+}
+
+static struct aor_node *node_lookup(struct bind_table *t, tstr aor, uint64_t hash)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(t->ht, hash, node_match, &aor, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct aor_node, node) : NULL;
 }
 
 const struct aor_rec *bind_lookup(struct bind_table *t, tstr aor, uint64_t hash)
 {
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *node;
-	struct aor_rec *r;
+	struct aor_node *n = node_lookup(t, aor, hash);
 
-	cds_lfht_lookup(t->ht, hash, aor_match, &aor, &it);
-	node = cds_lfht_iter_get_node(&it);
-	if (!node)
-		return NULL;
-	r = caa_container_of(node, struct aor_rec, node);
-	tsan_acquire(r);
-	return r;
+	return n ? node_rec(n) : NULL;
 }
 
 static int check_str(tstr s, uint64_t *size)
@@ -310,42 +372,58 @@ void binding_to_src(const struct aor_rec *r, const struct binding *b,
 	out->source = b->source;
 }
 
+/* Insert a new entry for rec's AOR, with rec attached. */
+static int node_insert(struct bind_table *t, struct aor_rec *rec)
+{
+	tstr key = aor_rec_key(rec);
+	struct aor_node *n = rec_pool_alloc(rec_pool_owner(rec), sizeof(*n) + key.len);
+
+	if (!n)
+		return -ENOMEM;
+	n->rec = rec;
+	n->key_len = key.len;
+	memcpy(n->key, key.s, key.len);
+	rec->owner = n;
+	tsan_release(n);
+	for (;;) {
+		struct cds_lfht_node *got =
+			cds_lfht_add_unique(t->ht, rec->hash, node_match, &key, &n->node);
+		struct aor_node *e;
+
+		if (got == &n->node)
+			return 0;
+		e = caa_container_of(got, struct aor_node, node);
+		if (node_rec(e)) {
+			rec_pool_free(n);   /* never published */
+			return TDM_ERACE;
+		}
+		/* A dead entry its deleter has not unlinked yet: do it. */
+		node_unlink(t, e);
+	}
+}
+
 int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec)
 {
 	struct aor_rec *o = (struct aor_rec *)(uintptr_t)old;
-	int rc;
+	struct aor_node *n;
 
 	if (!old && !rec)
 		return -EINVAL;
+	if (old && rec && (old->hash != rec->hash ||
+			   !tstr_eq(aor_rec_key(old), aor_rec_key(rec))))
+		return -EINVAL;
 	if (rec)
 		tsan_release(rec);
-	if (!old) {
-		tstr key = aor_rec_key(rec);
-		struct cds_lfht_node *n;
-
-		n = cds_lfht_add_unique(t->ht, rec->hash, aor_match, &key, &rec->node);
-		return n == &rec->node ? 0 : TDM_ERACE;
-	}
-	if (rec) {
-		/* An iterator positioned on old: replace fails with -ENOENT
-		 * when old has been removed (replaced or deleted) meanwhile,
-		 * and otherwise swaps atomically, retrying internally only if
-		 * old's successor changes. */
-		struct cds_lfht_iter it = {
-			.node = &o->node,
-			.next = rcu_dereference(o->node.next),
-		};
-		tstr key = aor_rec_key(rec);
-
-		rc = cds_lfht_replace(t->ht, &it, rec->hash, aor_match, &key, &rec->node);
-		if (rc == -ENOENT)
-			return TDM_ERACE;
-		if (rc < 0)
-			return rc;   /* -EINVAL: rec is not for old's AOR */
-	} else {
-		if (cds_lfht_del(t->ht, &o->node) < 0)
-			return TDM_ERACE;
-	}
+	if (!old)
+		return node_insert(t, rec);
+	n = o->owner;
+	if (rec)
+		rec->owner = n;
+	if (!__atomic_compare_exchange_n(&n->rec, &o, rec, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
+		return TDM_ERACE;   /* replaced or deleted meanwhile */
+	if (!rec)
+		node_unlink(t, n);
 	call_rcu(&o->rcu, rec_free_rcu);
 	return 0;
 }
@@ -354,12 +432,16 @@ int bind_foreach(struct bind_table *t,
 		 int (*cb)(const struct aor_rec *rec, void *arg), void *arg)
 {
 	struct cds_lfht_iter it;
-	struct aor_rec *r;
+	struct aor_node *n;
 
-	cds_lfht_for_each_entry(t->ht, &it, r, node) {
+	cds_lfht_for_each_entry(t->ht, &it, n, node) {
+		const struct aor_rec *r;
 		int rc;
 
-		tsan_acquire(r);
+		tsan_acquire(n);
+		r = node_rec(n);
+		if (!r)
+			continue;
 		rc = cb(r, arg);
 		if (rc)
 			return rc;

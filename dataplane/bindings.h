@@ -2,16 +2,18 @@
 /*
  * The bindings table: address-of-record -> contact bindings.
  *
- * A liburcu cds_lfht (QSBR flavour) of per-AOR records. A record is
- * immutable once published: a change builds a new record (copy-on-write)
- * and publishes it in place of the old one with one atomic replace; the old
+ * A liburcu cds_lfht (QSBR flavour) with one entry per AOR, which points
+ * to the AOR's current record. A record is immutable once published: a
+ * change builds a new record (copy-on-write) and swings the entry's pointer
+ * from the old record to the new one with one compare-and-swap; the old
  * record is freed with call_rcu after a grace period. Readers therefore see
  * either the whole old set of bindings of an AOR or the whole new one.
  *
  * Concurrent writers of the same AOR (two workers, or a worker and the
  * expiry sweep) are resolved optimistically: bind_publish() fails with
- * TDM_ERACE when the record it was built from is no longer the current one,
- * and the writer looks up the current record and rebuilds. No locks.
+ * TDM_ERACE when the record it was built from is no longer the current one
+ * (the compare-and-swap lost), and the writer looks up the current record
+ * and rebuilds. No locks.
  *
  * Calling context: every function except create/destroy must be called by
  * a thread registered with urcu-qsbr and online (inside the read side), and
@@ -57,8 +59,10 @@ struct binding {
 	union tdm_addr source;   /* where the REGISTER came from */
 };
 
+struct aor_node;   /* the AOR's table entry (bindings.c) */
+
 struct aor_rec {
-	struct cds_lfht_node node;
+	struct aor_node *owner;  /* set when published; the entry it hangs on */
 	struct rcu_head rcu;
 	uint64_t hash;
 	uint32_t size;           /* bytes used, header included */
@@ -127,7 +131,8 @@ struct bind_table *bind_table_create(const struct bind_table_params *p);
  * a no-op. */
 void bind_table_destroy(struct bind_table *t);
 
-/* Keyed hash of a canonical AOR (SipHash, so chains cannot be flooded). */
+/* Keyed hash of a canonical AOR (SipHash-1-3 under the table's random key,
+ * so chains cannot be flooded). */
 uint64_t bind_hash(const struct bind_table *t, tstr aor);
 
 /* Current record of aor, or NULL. Read side. */
@@ -156,7 +161,9 @@ void aor_rec_discard(struct aor_rec *rec);
  * On success returns 0 and old is retired (freed after a grace period).
  * On TDM_ERACE the caller still owns rec. -EINVAL when both are NULL or
  * rec is not for old's AOR (a different hash or key); the caller still
- * owns rec.
+ * owns rec. An insert allocates the AOR's table entry from rec's pool, so
+ * the caller must be that pool's owner (the thread that built rec); it
+ * fails with -ENOMEM when the pool cannot grow.
  * "old is current" is decided by the same atomic step that publishes, so
  * of two writers that built from the same old record exactly one wins.
  */

@@ -52,17 +52,18 @@
 #define OBJ_MAGIC_LIVE 0x52454331u   /* "REC1" */
 #define OBJ_MAGIC_FREE 0x52454330u   /* "REC0" */
 
-/* Usable sizes: 128 bytes, then about 1.5x each (multiples of 16), capped
- * at REC_POOL_MAX_SIZE. */
+/* Usable sizes: 64 and 96 bytes (the bindings table's per-AOR entries),
+ * then 128 and about 1.5x each (multiples of 16), capped at
+ * REC_POOL_MAX_SIZE. */
 static const uint32_t class_size[] = {
-	128, 192, 288, 432, 656, 992, 1488, 2240, 3360, 5040, 7568, 11360,
+	64, 96, 128, 192, 288, 432, 656, 992, 1488, 2240, 3360, 5040, 7568, 11360,
 	17040, 25568, 38352, 57536, 65536,
 };
 
 #define NCLASSES (sizeof(class_size) / sizeof(class_size[0]))
 
 _Static_assert(NCLASSES < 256, "class index must fit the object header");
-_Static_assert(sizeof(class_size) / sizeof(class_size[0]) == 17, "class table");
+_Static_assert(sizeof(class_size) / sizeof(class_size[0]) == 19, "class table");
 
 struct obj_hdr {
 	struct rec_pool *owner;
@@ -167,6 +168,11 @@ void rec_pool_destroy(struct rec_pool *p)
 		free(s);
 	}
 	free(p);
+}
+
+struct rec_pool *rec_pool_owner(const void *obj)
+{
+	return obj_hdr(obj)->owner;
 }
 
 const char *rec_pool_name(const struct rec_pool *p)

@@ -10,7 +10,7 @@
  * wait-free return queue (liburcu cds_wfcq), and the owner takes the
  * returned objects back when its own free list of that size class is empty.
  *
- * Objects come in size classes from 128 bytes to REC_POOL_MAX_SIZE, each
+ * Objects come in size classes from 64 bytes to REC_POOL_MAX_SIZE, each
  * about 1.5 times the previous. When a class is empty the owner carves a
  * new slab from the system allocator; memory stays in the pool until
  * rec_pool_destroy(). The slab allocation is amortised over many objects and
@@ -66,6 +66,9 @@ void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out);
  * far (normally done lazily, per class, when a class runs empty); returns
  * how many. For an idle owner that wants exact statistics. */
 uint64_t rec_pool_reclaim(struct rec_pool *p);
+
+/* The pool obj was allocated from (any thread). */
+struct rec_pool *rec_pool_owner(const void *obj);
 
 /* The name given to rec_pool_create(). */
 const char *rec_pool_name(const struct rec_pool *p);

@@ -44,8 +44,8 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
  * read in place. (A Call-ID holds no NUL byte, so the padding cannot make
  * two different requests look alike.)
  */
-static uint64_t siphash13(const uint8_t key[16], const uint8_t *a, size_t alen,
-			  const uint8_t *b, size_t blen)
+static uint64_t siphash13_two(const uint8_t key[16], const uint8_t *a, size_t alen,
+			      const uint8_t *b, size_t blen)
 {
 	const uint8_t *p, *end;
 	struct siphash h;
@@ -73,7 +73,7 @@ void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 	 * neither.) */
 	n = m->call_id.len < 512 ? m->call_id.len : 512;
 	t = m->from.tag.len < 512 ? m->from.tag.len : 512;
-	h = siphash13(key, n ? (const uint8_t *)m->call_id.s : none, n,
+	h = siphash13_two(key, n ? (const uint8_t *)m->call_id.s : none, n,
 		      t ? (const uint8_t *)m->from.tag.s : none, t);
 
 	/* 16 lower-case hex digits, 32 bits at a time: spread each nibble

@@ -4,7 +4,7 @@
  *
  * Two cds_lfht indexes over the same immutable records: by name (every
  * user) and by number (users with a non-empty number). Keys are the
- * NUL-terminated strings inside the record, hashed with SipHash-2-4 under a
+ * NUL-terminated strings inside the record, hashed with SipHash-1-3 under a
  * random per-table key so that a crafted user list cannot build long
  * chains.
  *
@@ -75,7 +75,7 @@ static uint64_t key_hash(const struct users *u, tstr k)
 {
 	static const uint8_t empty[1];
 
-	return siphash24(u->key, k.len ? (const uint8_t *)k.s : empty, k.len);
+	return siphash13(u->key, k.len ? (const uint8_t *)k.s : empty, k.len);
 }
 
 /* A fixed-size field as a tstr: up to its NUL, or up to cap. */

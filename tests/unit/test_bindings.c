@@ -165,6 +165,133 @@ Test(bindings, delete_of_stale_record_is_a_lost_race)
 	rec_pool_destroy(p);
 }
 
+Test(bindings, match_compares_the_key_when_the_hash_matches)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	uint64_t h = bind_hash(t, tstr_cstr("sip:a@x"));
+
+	cr_assert_eq(bind_publish(t, NULL, r), 0);
+	cr_assert_eq(bind_lookup(t, tstr_cstr("sip:a@x"), h), r);
+	/* The stored entry's hash, another key: same length, then longer,
+	 * then a prefix. */
+	cr_assert_null(bind_lookup(t, tstr_cstr("sip:b@x"), h));
+	cr_assert_null(bind_lookup(t, tstr_cstr("sip:a@xy"), h));
+	cr_assert_null(bind_lookup(t, tstr_cstr("sip:a@"), h));
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, a_deleted_aor_comes_back_in_a_new_entry_and_stale_writers_lose)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct aor_rec *r1 = build1(t, p, "sip:a@x", "sip:a@192.0.2.1", 1, 100);
+	struct aor_rec *r2 = build1(t, p, "sip:a@x", "sip:a@192.0.2.2", 2, 100);
+	struct aor_rec *r3 = build1(t, p, "sip:a@x", "sip:a@192.0.2.3", 3, 100);
+	struct rec_pool_stats st;
+
+	cr_assert_eq(bind_publish(t, NULL, r1), 0);
+	cr_assert_eq(bind_publish(t, r1, NULL), 0);
+	cr_assert_null(lookup(t, "sip:a@x"));
+	cr_assert_eq(bind_count(t), 0, "the dead entry is unlinked at once");
+	cr_assert_eq(bind_publish(t, NULL, r2), 0);
+	cr_assert_eq(lookup(t, "sip:a@x"), r2);
+	/* Built from the deleted record: its entry is dead for good. */
+	cr_assert_eq(bind_publish(t, r1, r3), TDM_ERACE);
+	cr_assert_eq(lookup(t, "sip:a@x"), r2);
+	cr_assert_eq(bind_publish(t, r2, r3), 0);
+	cr_assert_eq(lookup(t, "sip:a@x"), r3);
+	cr_assert_eq(bind_count(t), 1);
+	bind_table_destroy(t);
+	rec_pool_reclaim(p);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.allocs, 5, "three records, two entries");
+	cr_assert_eq(st.frees, 5);
+	rec_pool_destroy(p);
+}
+
+/* Two threads refresh their own binding of one AOR, copy-on-write, as
+ * fast as they can: every lost compare-and-swap is rebuilt from the
+ * winner's record, so neither thread's binding is ever lost. */
+#define ONE_AOR_UPDATES 20000
+
+struct one_aor {
+	struct bind_table *t;
+	struct rec_pool *p;   /* this writer's */
+	pthread_barrier_t *start;
+	unsigned id;
+	unsigned races;
+};
+
+static void *one_aor_writer(void *arg)
+{
+	struct one_aor *w = arg;
+	struct rec_pool *p = w->p;
+	tstr aor = tstr_cstr("sip:shared@example.com");
+	uint64_t h = bind_hash(w->t, aor);
+	char uri[32];
+
+	snprintf(uri, sizeof(uri), "sip:w%u@192.0.2.1", w->id);
+	rcu_register_thread();
+	pthread_barrier_wait(w->start);
+	for (uint32_t cseq = 1; cseq <= ONE_AOR_UPDATES; cseq++) {
+		for (;;) {
+			const struct aor_rec *cur = bind_lookup(w->t, aor, h);
+			struct binding_src b[2];
+			unsigned n = 0;
+			struct aor_rec *rec;
+			int rc;
+
+			for (unsigned i = 0; cur && i < cur->nbind; i++)
+				if (!tstr_is(binding_uri(cur, &cur->b[i]), uri))
+					binding_to_src(cur, &cur->b[i], &b[n++]);
+			cr_assert_leq(n, 1);
+			b[n++] = src(uri, "call", cseq, 100);
+			rec = aor_rec_build(p, aor, h, b, n, NULL);
+			cr_assert_not_null(rec);
+			rc = bind_publish(w->t, cur, rec);
+			if (rc == 0)
+				break;
+			cr_assert_eq(rc, TDM_ERACE);
+			aor_rec_discard(rec);
+			w->races++;
+		}
+		rcu_quiescent_state();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+Test(bindings, two_threads_updating_one_aor_lose_no_binding, .timeout = 120)
+{
+	struct bind_table *t = table_with_key(NULL);
+	pthread_barrier_t start;
+	struct one_aor w[2] = { { .t = t, .p = rec_pool_create("w0"), .start = &start, .id = 0 },
+				{ .t = t, .p = rec_pool_create("w1"), .start = &start, .id = 1 } };
+	pthread_t th[2];
+	const struct aor_rec *r;
+
+	pthread_barrier_init(&start, NULL, 2);
+	rcu_thread_offline();
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, one_aor_writer, &w[i]), 0);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	rcu_thread_online();
+	pthread_barrier_destroy(&start);
+	r = lookup(t, "sip:shared@example.com");
+	cr_assert_not_null(r);
+	cr_assert_eq(r->nbind, 2, "both bindings are there");
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(r->b[i].cseq, ONE_AOR_UPDATES, "binding %u has its last refresh", i);
+	cr_log_info("lost compare-and-swaps: %u and %u", w[0].races, w[1].races);
+	bind_table_destroy(t);   /* waits for every record to be back */
+	rec_pool_destroy(w[0].p);
+	rec_pool_destroy(w[1].p);
+}
+
 Test(bindings, publish_refuses_nothing_and_a_record_for_another_aor)
 {
 	struct bind_table *t = table_with_key(key_a);
@@ -571,6 +698,53 @@ Test(bindings, sweep_resizes_the_table_and_keeps_every_record)
 	rec_pool_destroy(p);
 }
 
+#define REF_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define REF_ROUND                                                                  \
+	do {                                                                       \
+		v0 += v1; v1 = REF_ROTL(v1, 13); v1 ^= v0; v0 = REF_ROTL(v0, 32);  \
+		v2 += v3; v3 = REF_ROTL(v3, 16); v3 ^= v2;                         \
+		v0 += v3; v3 = REF_ROTL(v3, 21); v3 ^= v0;                         \
+		v2 += v1; v1 = REF_ROTL(v1, 17); v1 ^= v2; v2 = REF_ROTL(v2, 32);  \
+	} while (0)
+
+/* SipHash-c-d written from the paper, byte by byte. */
+static uint64_t ref_siphash(unsigned c, unsigned d, const uint8_t k[16], const uint8_t *m,
+			    size_t len)
+{
+	uint64_t k0 = 0, k1 = 0, b = (uint64_t)len << 56;
+	uint64_t v0, v1, v2, v3;
+	size_t i;
+
+	for (i = 0; i < 8; i++) {
+		k0 |= (uint64_t)k[i] << (8 * i);
+		k1 |= (uint64_t)k[8 + i] << (8 * i);
+	}
+	v0 = k0 ^ 0x736f6d6570736575ull;
+	v1 = k1 ^ 0x646f72616e646f6dull;
+	v2 = k0 ^ 0x6c7967656e657261ull;
+	v3 = k1 ^ 0x7465646279746573ull;
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w = 0;
+
+		for (size_t j = 0; j < 8; j++)
+			w |= (uint64_t)m[i + j] << (8 * j);
+		v3 ^= w;
+		for (unsigned r = 0; r < c; r++)
+			REF_ROUND;
+		v0 ^= w;
+	}
+	for (size_t j = 0; i + j < len; j++)
+		b |= (uint64_t)m[i + j] << (8 * j);
+	v3 ^= b;
+	for (unsigned r = 0; r < c; r++)
+		REF_ROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (unsigned r = 0; r < d; r++)
+		REF_ROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 Test(bindings, hash_is_keyed_siphash)
 {
 	static const uint8_t key_b[16] = { 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 };
@@ -596,10 +770,19 @@ Test(bindings, hash_is_keyed_siphash)
 	}
 	cr_assert_eq(differ_b, 32, "another key hashes differently");
 	cr_assert_eq(differ_r, 32, "random keys differ between tables");
-	/* SipHash-2-4 reference vectors (Aumasson & Bernstein, appendix A):
-	 * key 00..0f, messages of length 0 and 15. */
-	cr_assert_eq(bind_hash(ref, TSTR_NULL), 0x726fdb47dd0e0e31ull);
-	cr_assert_eq(bind_hash(ref, tstr_make(ref_msg, 15)), 0xa129ca6149be45e5ull);
+	/* The reference below reproduces the SipHash-2-4 vectors of the paper
+	 * (Aumasson & Bernstein, appendix A: key 00..0f, messages of length 0
+	 * and 15); bind_hash() is its SipHash-1-3, for every length 0..63. */
+	cr_assert_eq(ref_siphash(2, 4, ref_key, (const uint8_t *)ref_msg, 0), 0x726fdb47dd0e0e31ull);
+	cr_assert_eq(ref_siphash(2, 4, ref_key, (const uint8_t *)ref_msg, 15), 0xa129ca6149be45e5ull);
+	for (size_t len = 0; len < 64; len++) {
+		uint8_t msg[64];
+
+		for (size_t i = 0; i < len; i++)
+			msg[i] = (uint8_t)i;
+		cr_assert_eq(bind_hash(ref, tstr_make((const char *)msg, (uint32_t)len)),
+			     ref_siphash(1, 3, ref_key, msg, len), "SipHash-1-3, length %zu", len);
+	}
 	bind_table_destroy(a1);
 	bind_table_destroy(a2);
 	bind_table_destroy(b);
@@ -628,8 +811,9 @@ Test(bindings, destroy_returns_every_record_to_its_pool)
 	cr_assert(rcu_read_ongoing(), "an online caller is online again after destroy");
 	rec_pool_reclaim(p);
 	rec_pool_get_stats(p, &st);
-	cr_assert_eq(st.allocs, 350);
-	cr_assert_eq(st.frees, 350, "every record is back in the pool");
+	/* 350 records and 300 table entries. */
+	cr_assert_eq(st.allocs, 650);
+	cr_assert_eq(st.frees, 650, "every record and entry is back in the pool");
 	rec_pool_destroy(p);
 	bind_table_destroy(NULL);
 }
@@ -646,7 +830,7 @@ Test(bindings, destroy_works_from_an_unregistered_thread)
 	rcu_register_thread();   /* for the fixture's fini */
 	rec_pool_reclaim(p);
 	rec_pool_get_stats(p, &st);
-	cr_assert_eq(st.frees, 300);
+	cr_assert_eq(st.frees, 600, "300 records and their table entries");
 	rec_pool_destroy(p);
 }
 
@@ -663,7 +847,7 @@ Test(bindings, destroy_works_from_an_offline_thread)
 	rcu_thread_online();
 	rec_pool_reclaim(p);
 	rec_pool_get_stats(p, &st);
-	cr_assert_eq(st.frees, 300);
+	cr_assert_eq(st.frees, 600, "300 records and their table entries");
 	rec_pool_destroy(p);
 }
 

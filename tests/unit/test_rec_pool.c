@@ -41,9 +41,13 @@ Test(rec_pool, sizes_map_to_classes_with_usable_size_at_least_requested)
 		memset(o, 0xa5, rec_pool_obj_size(o));
 		rec_pool_free(o);
 	}
-	/* Classes: 128 bytes first, multiples of 16, each at most ~1.5x the
-	 * previous, the last exactly REC_POOL_MAX_SIZE. */
-	cr_assert_eq(rec_pool_class_size(0), 128);
+	/* Classes: 64 and 96 bytes first (the bindings table's entries), then
+	 * 128, multiples of 16, each at most ~1.5x the previous, the last
+	 * exactly REC_POOL_MAX_SIZE. */
+	cr_assert_eq(rec_pool_class_size(0), 64);
+	cr_assert_eq(rec_pool_class_size(64), 64);
+	cr_assert_eq(rec_pool_class_size(65), 96);
+	cr_assert_eq(rec_pool_class_size(97), 128);
 	cr_assert_eq(rec_pool_class_size(128), 128);
 	cr_assert_eq(rec_pool_class_size(REC_POOL_MAX_SIZE), REC_POOL_MAX_SIZE);
 	for (size_t s = 1; s <= REC_POOL_MAX_SIZE; s += 7) {

@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +126,13 @@ struct aor_node {
 	struct cds_lfht_node node;
 	struct aor_rec *rec;       /* current record; NULL: deleted, for good */
 	struct rcu_head rcu;
-	uint32_t key_len;
+	uint16_t key_len;          /* aor_rec_build() allows no more */
 	char key[];                /* the canonical AOR */
 };
+
+/* The bytes an entry takes: the key starts at byte 42 (not sizeof, which
+ * pads), so that an AOR of up to 22 bytes fits the pool's 64-byte class. */
+#define NODE_SIZE(len) (offsetof(struct aor_node, key) + (len))
 
 static void rec_free_rcu(struct rcu_head *head)
 {
@@ -376,12 +381,12 @@ void binding_to_src(const struct aor_rec *r, const struct binding *b,
 static int node_insert(struct bind_table *t, struct aor_rec *rec)
 {
 	tstr key = aor_rec_key(rec);
-	struct aor_node *n = rec_pool_alloc(rec_pool_owner(rec), sizeof(*n) + key.len);
+	struct aor_node *n = rec_pool_alloc(rec_pool_owner(rec), NODE_SIZE(key.len));
 
 	if (!n)
 		return -ENOMEM;
 	n->rec = rec;
-	n->key_len = key.len;
+	n->key_len = (uint16_t)key.len;
 	memcpy(n->key, key.s, key.len);
 	rec->owner = n;
 	tsan_release(n);

@@ -117,6 +117,7 @@ struct dp_worker {
 	int64_t now_s;                   /* wall clock, per burst */
 	int64_t date_s;                  /* second the Date text is for */
 	char date[40];                   /* "Tue, 25 Nov 2026 04:08:00 GMT" */
+	uint32_t date_len;               /* strlen(date) */
 	struct nonce_key_cache nonce_key; /* shared->nonce_key's HMAC schedule */
 	struct digest_ha2_cache ha2;     /* the last digest HA2 */
 	struct sip_msg msg;              /* the request being processed */

@@ -10,6 +10,9 @@
  * Anything unusual takes the general path, which gives the same bytes.
  */
 #include <arpa/inet.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #include "siphash.h"
 #include "sip_reply.h"
@@ -76,8 +79,21 @@ void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 	h = siphash13_two(key, n ? (const uint8_t *)m->call_id.s : none, n,
 		      t ? (const uint8_t *)m->from.tag.s : none, t);
 
-	/* 16 lower-case hex digits, 32 bits at a time: spread each nibble
-	 * into a byte, then add '0', or 'a' - 10 for 10..15. */
+	/* 16 lower-case hex digits, the lowest nibble first. */
+#if defined(__SSSE3__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Each byte's two nibbles side by side (low one first), then one
+	 * table look-up for all 16 (PSHUFB). */
+	const __m128i mask = _mm_set1_epi8(0x0f);
+	const __m128i digits = _mm_setr_epi8('0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+					     'a', 'b', 'c', 'd', 'e', 'f');
+	__m128i b = _mm_cvtsi64_si128((long long)h);
+	__m128i nib = _mm_unpacklo_epi8(_mm_and_si128(b, mask),
+					_mm_and_si128(_mm_srli_epi16(b, 4), mask));
+
+	_mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(digits, nib));
+#else
+	/* 32 bits at a time: spread each nibble into a byte, then add '0',
+	 * or 'a' - 10 for 10..15. */
 	for (int half = 0; half < 2; half++, h >>= 32) {
 		uint64_t x = (uint32_t)h;
 
@@ -91,6 +107,7 @@ void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 #endif
 		memcpy(out + 8 * half, &x, 8);
 	}
+#endif
 }
 
 /* ------------------------------------------------------------------ */
@@ -406,7 +423,7 @@ static tstr status_line(unsigned code)
 void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		     const char *reason, const union tdm_addr *src, const char *to_tag)
 {
-	const struct sip_header *h, *top = first(m, SIP_HDR_VIA);
+	const struct sip_header *h, *hc, *top = first(m, SIP_HDR_VIA);
 	tstr sl = reason ? TSTR_NULL : status_line(code);
 
 	if (sl.len) {
@@ -436,18 +453,34 @@ void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		put_line(w, m, h);
 	if ((h = first(m, SIP_HDR_TO))) {
 		if (to_tag && m->to.tag.len == 0) {
+			/* ";tag=" + 16 digits + CRLF: 23 bytes, in three stores. */
 			putt(w, h->line);
-			WBUF_LIT(w, ";tag=");
-			wbuf_puts(w, to_tag);
-			WBUF_LIT(w, "\r\n");
+			if (wbuf_room(w) >= 5 + SIP_TO_TAG_LEN + 2) {
+				memcpy(w->p, ";tag=", 5);
+				memcpy(w->p + 5, to_tag, SIP_TO_TAG_LEN);
+				memcpy(w->p + 5 + SIP_TO_TAG_LEN, "\r\n", 2);
+				w->p += 5 + SIP_TO_TAG_LEN + 2;
+			} else {
+				w->overflow = true;
+			}
 		} else {
 			put_line(w, m, h);
 		}
 	}
-	if ((h = first(m, SIP_HDR_CALL_ID)))
+	h = first(m, SIP_HDR_CALL_ID);
+	hc = first(m, SIP_HDR_CSEQ);
+	if (h && hc && hc->line.s == h->line.s + h->line.len + 2 &&
+	    h->line.s[h->line.len] == '\r' && h->line.s[h->line.len + 1] == '\n') {
+		/* Call-ID and CSeq next to each other, as they usually are: one
+		 * copy of both lines. */
+		put_line(w, m, &(struct sip_header){
+			.line = tstr_make(h->line.s, h->line.len + 2 + hc->line.len) });
+		return;
+	}
+	if (h)
 		put_line(w, m, h);
-	if ((h = first(m, SIP_HDR_CSEQ)))
-		put_line(w, m, h);
+	if (hc)
+		put_line(w, m, hc);
 }
 
 void sip_reply_end(struct wbuf *w, const char *server)

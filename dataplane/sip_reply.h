@@ -37,7 +37,9 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,
 		      char out[SIP_TO_TAG_LEN]);
 
-/* Status line and copied fields. to_tag: NULL to copy To unchanged. */
+/* Status line and copied fields. to_tag: SIP_TO_TAG_LEN characters (as
+ * sip_reply_to_tag() writes them) added to a To without a tag, or NULL to
+ * copy To unchanged. */
 void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		     const char *reason, const union tdm_addr *src, const char *to_tag);
 

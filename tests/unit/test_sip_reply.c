@@ -80,3 +80,124 @@ Test(sip_reply, differential_via_parameters_are_copied_alike_by_every_path)
 		}
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* The To tag against SipHash-1-3 written from the paper. */
+
+static uint64_t ref_le(const uint8_t *p, size_t n)
+{
+	uint64_t x = 0;
+
+	for (size_t i = 0; i < n; i++)
+		x |= (uint64_t)p[i] << (8 * i);
+	return x;
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void ref_round(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = ROTL(v[1], 13); v[1] ^= v[0]; v[0] = ROTL(v[0], 32);
+	v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
+}
+
+static uint64_t ref_siphash13(const uint8_t key[16], const uint8_t *m, size_t len)
+{
+	uint64_t k0 = ref_le(key, 8), k1 = ref_le(key + 8, 8);
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			  k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w = ref_le(m + i, 8);
+
+		v[3] ^= w;
+		ref_round(v);
+		v[0] ^= w;
+	}
+	uint64_t last = ref_le(m + i, len - i) | (uint64_t)(len & 0xff) << 56;
+	v[3] ^= last;
+	ref_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (int r = 0; r < 3; r++)
+		ref_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+Test(sip_reply, to_tag_is_siphash13_of_call_id_and_from_tag_in_hex_lowest_nibble_first)
+{
+	static const uint8_t key[16] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 };
+	static const char *const call_ids[] = { "c@h", "a84b4c76e66710", "0123456789abcdef@x",
+						"x" };
+	static const char *const tags[] = { "1", "9fxced76sl", "", "0123456789abcdefg" };
+
+	for (unsigned c = 0; c < 4; c++) {
+		for (unsigned t = 0; t < 4; t++) {
+			char buf[512], tag[SIP_TO_TAG_LEN], want[SIP_TO_TAG_LEN];
+			uint8_t m[256] = { 0 };
+			size_t n = strlen(call_ids[c]), padded = (n + 7) / 8 * 8;
+			size_t tl = strlen(tags[t]);
+			int len;
+
+			len = snprintf(buf, sizeof(buf),
+				       "REGISTER sip:example.com SIP/2.0\r\n"
+				       "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+				       "To: <sip:a@example.com>\r\n"
+				       "From: <sip:a@example.com>%s%s\r\n"
+				       "Call-ID: %s\r\n"
+				       "CSeq: 1 REGISTER\r\n"
+				       "Content-Length: 0\r\n\r\n",
+				       tl ? ";tag=" : "", tags[t], call_ids[c]);
+			cr_assert_eq(sip_parse(&msg, buf, (uint32_t)len), 0);
+			sip_reply_to_tag(key, &msg, tag);
+			memcpy(m, call_ids[c], n);
+			memcpy(m + padded, tags[t], tl);
+			uint64_t h = ref_siphash13(key, m, padded + tl);
+			for (int i = 0; i < SIP_TO_TAG_LEN; i++)
+				want[i] = "0123456789abcdef"[(h >> (4 * i)) & 0xf];
+			cr_assert_arr_eq(tag, want, SIP_TO_TAG_LEN, "call %u tag %u", c, t);
+		}
+	}
+}
+
+/* Call-ID and CSeq come out in that order, each once, whether they are
+ * next to each other in the request (one copy) or not. */
+Test(sip_reply, call_id_and_cseq_are_copied_alike_adjacent_or_not)
+{
+	static const char *const orders[] = {
+		"Call-ID: c@h\r\nCSeq: 1 REGISTER\r\n",
+		"Call-ID: c@h\r\nMax-Forwards: 70\r\nCSeq: 1 REGISTER\r\n",
+		"CSeq: 1 REGISTER\r\nCall-ID: c@h\r\n",
+		"i: c@h\r\nCSeq: 1 REGISTER\r\n",
+	};
+	static const char *const want[] = {
+		"Call-ID: c@h\r\nCSeq: 1 REGISTER\r\nEND",
+		"Call-ID: c@h\r\nCSeq: 1 REGISTER\r\nEND",
+		"Call-ID: c@h\r\nCSeq: 1 REGISTER\r\nEND",
+		"i: c@h\r\nCSeq: 1 REGISTER\r\nEND",
+	};
+	union tdm_addr src;
+
+	cr_assert_eq(addr_parse("192.0.2.1", 5060, &src), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		char buf[512], out[1024];
+		int len = snprintf(buf, sizeof(buf),
+				   "REGISTER sip:example.com SIP/2.0\r\n"
+				   "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+				   "To: <sip:a@example.com>\r\n"
+				   "From: <sip:a@example.com>;tag=1\r\n"
+				   "%s"
+				   "Content-Length: 0\r\n\r\n", orders[i]);
+		const char *h, *p;
+
+		cr_assert_eq(sip_parse(&msg, buf, (uint32_t)len), 0);
+		h = head(&msg, &src, out, sizeof(out) - 3);
+		strcat(out, "END");
+		p = strstr(h, ";tag=0123456789abcdef\r\n");
+		cr_assert_not_null(p, "%s", h);
+		cr_assert_str_eq(p + strlen(";tag=0123456789abcdef\r\n"), want[i], "order %u", i);
+	}
+}

@@ -20,6 +20,7 @@
  * with a plain load + store, read from any thread.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,28 @@ static inline struct obj_hdr *obj_hdr(const void *obj)
 	return (struct obj_hdr *)((char *)(uintptr_t)obj - POOL_HDR);
 }
 
+/* The class of every size up to SMALL_MAX in steps of 16 bytes, filled
+ * in on first use: the sizes of most records, found with one load. */
+#define SMALL_MAX 1488u
+static uint8_t small_class[SMALL_MAX / 16 + 1];
+static pthread_once_t small_once = PTHREAD_ONCE_INIT;
+
+static unsigned size_class_search(size_t size);
+
+static void small_class_init(void)
+{
+	for (unsigned i = 0; i <= SMALL_MAX / 16; i++)
+		small_class[i] = (uint8_t)size_class_search((size_t)i * 16);
+}
+
 static unsigned size_class(size_t size)
+{
+	if (size <= SMALL_MAX)
+		return small_class[(size + 15) / 16];
+	return size_class_search(size);
+}
+
+static unsigned size_class_search(size_t size)
 {
 	unsigned lo = 0, hi = NCLASSES - 1;
 
@@ -143,6 +165,7 @@ struct rec_pool *rec_pool_create(const char *name)
 {
 	struct rec_pool *p = NULL;
 
+	pthread_once(&small_once, small_class_init);
 	if (posix_memalign((void **)&p, 64, sizeof(*p)) != 0)
 		return NULL;
 	memset(p, 0, sizeof(*p));
@@ -310,5 +333,5 @@ void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out)
 
 size_t rec_pool_class_size(size_t size)
 {
-	return size > REC_POOL_MAX_SIZE ? 0 : class_size[size_class(size)];
+	return size > REC_POOL_MAX_SIZE ? 0 : class_size[size_class_search(size)];
 }

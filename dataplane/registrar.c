@@ -272,7 +272,7 @@ static bool reply_ok(struct dp_req *r, const struct binding_src *b, unsigned n)
 		}
 	}
 	WBUF_LIT(&r->wb, "Date: ");
-	wbuf_puts(&r->wb, r->w->date);
+	wbuf_put(&r->wb, r->w->date, r->w->date_len);
 	WBUF_LIT(&r->wb, "\r\n");
 	return dp_reply_finish(r);
 }
@@ -305,7 +305,10 @@ static bool join_path(struct sip_msg *m, char *buf, size_t cap, tstr *out)
 	return true;
 }
 
-static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contacts)
+/* first: the AOR's record as dp_register() looked it up (may be NULL),
+ * for the first attempt; a retry looks it up again. */
+static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contacts,
+		  const struct aor_rec *first)
 {
 	struct dp_worker *w = r->w;
 	struct sip_msg *m = r->m;
@@ -322,7 +325,7 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 		return dp_reply_simple(r, 400, "Path Too Long");
 
 	for (attempt = 0; attempt < REG_MAX_ATTEMPTS; attempt++) {
-		const struct aor_rec *old = bind_lookup(t, aor, hash);
+		const struct aor_rec *old = attempt == 0 ? first : bind_lookup(t, aor, hash);
 		unsigned n = 0, live_before = 0, expired = 0;
 		unsigned added = 0, refreshed = 0, removed = 0;
 		bool changed = false;
@@ -544,6 +547,20 @@ bool dp_register(struct dp_req *r)
 		return dp_reply_simple(r, 404, "Not Found");
 	}
 
+	/* Look the AOR up now and start loading its record, which apply()
+	 * reads first: the loads overlap the Contact parsing. The pointer
+	 * stays valid until this worker's next quiescent state, after the
+	 * request. */
+	tstr aor = tstr_make(w->aor, (uint32_t)len);
+	uint64_t hash = bind_hash(w->shared->bindings, aor);
+	const struct aor_rec *cur = bind_lookup(w->shared->bindings, aor, hash);
+
+	if (cur) {
+		__builtin_prefetch(cur);
+		__builtin_prefetch((const char *)cur + 64);
+		__builtin_prefetch((const char *)cur + 128);
+	}
+
 	/* Step 6. */
 	rc = sip_parse_contacts(m);
 	if (rc < 0) {
@@ -578,6 +595,5 @@ bool dp_register(struct dp_req *r)
 	}
 
 	max_contacts = usr && usr->max_contacts ? usr->max_contacts : s->max_contacts;
-	tstr aor = tstr_make(w->aor, (uint32_t)len);
-	return apply(r, aor, bind_hash(w->shared->bindings, aor), max_contacts);
+	return apply(r, aor, hash, max_contacts, cur);
 }

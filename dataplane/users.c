@@ -223,7 +223,8 @@ const struct user *users_find(struct users *u, tstr key)
 	struct user *usr = NULL;
 	uint64_t h;
 
-	if (key.len == 0 || !key.s)
+	/* No users (an open registrar): no hashing, no lookup. */
+	if (key.len == 0 || !key.s || atomic_load_explicit(&u->count, memory_order_relaxed) == 0)
 		return NULL;
 	h = key_hash(u, key);
 	if (key.len < USER_NAME_MAX)

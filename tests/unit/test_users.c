@@ -209,6 +209,7 @@ Test(users, delete_removes_from_both_indexes)
 	cr_assert_eq(users_del(u, TSTR_NULL), TDM_ENOTFOUND);
 	cr_assert_eq(users_del(u, TSTR_LIT("bob")), 0);
 	cr_assert_eq(users_count(u), 0);
+	cr_assert_null(find(u, "bob"), "an empty table finds nothing (without a lookup)");
 	/* The number can be given to someone else now. */
 	cr_assert_eq(users_put(u, mk("carol", "1001", 1)), 0);
 	cr_assert_str_eq(find(u, "1001")->name, "carol");

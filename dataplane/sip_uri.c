@@ -183,7 +183,11 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 	const char *at;
 	tstr rest;
 
-	*u = (struct sip_uri){ 0 };
+	/* Only the fields a sip: URI may leave empty are cleared here; every
+	 * other one is set on the way (a rep stos over the whole struct cost
+	 * more than a short URI's decoding). */
+	u->user = u->password = u->headers = TSTR_NULL;
+	u->port = 0;
 
 	/* "sip:" and "sips:" in any case, without the general scheme scan. */
 	if (t.len >= 5 && (t.s[0] | 0x20) == 's' && (t.s[1] | 0x20) == 'i' &&
@@ -229,6 +233,7 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 			    (c == '%' && !is_escape(rest, e)))
 				goto malformed;
 		}
+		u->host = TSTR_NULL;
 		u->params = rest;
 		return 0;
 	}

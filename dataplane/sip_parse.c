@@ -1510,7 +1510,9 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 			q = end;
 			break;
 		}
-		if (nl + 1 < end && is_sp(nl[1])) {
+		/* SP and HT are below '!', as a header name's first byte
+		 * is not: one compare settles the usual case. */
+		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
 			q = nl + 1;
 			continue;
 		}
@@ -1536,7 +1538,7 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	else
 		while (v < ve && is_class(*v, C_WS))
 			v++;
-	while (ve > v && is_class(ve[-1], C_WS))
+	while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
 		ve--;
 	h = &m->hdrs[m->nhdrs];
 	h->id = id;
@@ -1619,15 +1621,18 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 
 	/* Header fields, up to the empty line. */
 	while (p < end) {
-		if (*p == '\n') {
-			p++;
-			eoh = true;
-			break;
-		}
-		if (*p == '\r' && end - p >= 2 && p[1] == '\n') {
-			p += 2;
-			eoh = true;
-			break;
+		/* CR and LF are below any header name's first byte. */
+		if ((unsigned char)*p <= '\r') {
+			if (*p == '\n') {
+				p++;
+				eoh = true;
+				break;
+			}
+			if (*p == '\r' && end - p >= 2 && p[1] == '\n') {
+				p += 2;
+				eoh = true;
+				break;
+			}
 		}
 		p = parse_field(&ps, p, end);
 		if (p == NULL)

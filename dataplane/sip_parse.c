@@ -965,38 +965,38 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
 	return n;
 }
 
-int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
+/*
+ * A name-addr with parameters, v trimmed (a header value as sip_parse()
+ * stores it is), into *out: the fast path, else the general grammar.
+ * With uri not NULL, also sip_uri_parse() of the URI into *uri_rc and
+ * *uri. On error *out is cleared, *uri_rc is TDM_EMALFORMED and *uri may
+ * hold anything.
+ */
+static int nameaddr_in(tstr v, struct sip_nameaddr *out, struct sip_uri *uri, int *uri_rc)
 {
 	struct hparam pv[FAST_PARAMS];
-	struct sip_nameaddr na;
-	tstr v = trim(value);
 
-	if (nameaddr_fast(v, &na, pv, NULL, NULL) >= 0) {
-		*out = na;
+	if (nameaddr_fast(v, out, pv, uri, uri_rc) >= 0)
 		return 0;
+	if (nameaddr_slow(v, out) != 0) {
+		*out = (struct sip_nameaddr){ 0 };
+		if (uri)
+			*uri_rc = TDM_EMALFORMED;
+		return TDM_EMALFORMED;
 	}
-	return nameaddr_slow(v, out);
+	if (uri)
+		*uri_rc = sip_uri_parse(out->uri, uri);
+	return 0;
 }
 
-/* sip_parse_nameaddr() and sip_uri_parse() of the URI it finds, into
- * *uri_rc and *uri. When the name-addr is malformed, *uri_rc is left
- * alone and *uri may hold anything. */
-static int nameaddr_and_uri(tstr value, struct sip_nameaddr *out, struct sip_uri *uri,
-			    int *uri_rc)
+int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
 {
-	struct hparam pv[FAST_PARAMS];
 	struct sip_nameaddr na;
-	tstr v = trim(value);
-	int rc;
 
-	if (nameaddr_fast(v, &na, pv, uri, &rc) >= 0) {
-		*out = na;
-		*uri_rc = rc;
-		return 0;
-	}
-	if (nameaddr_slow(v, out) != 0)
+	/* *out is written only on success. */
+	if (nameaddr_in(trim(value), &na, NULL, NULL) != 0)
 		return TDM_EMALFORMED;
-	*uri_rc = sip_uri_parse(out->uri, uri);
+	*out = na;
 	return 0;
 }
 
@@ -1307,7 +1307,7 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate From header");
-		} else if (sip_parse_nameaddr(v, &m->from) != 0) {
+		} else if (nameaddr_in(v, &m->from, NULL, NULL) != 0) {
 			FAIL(m, "Malformed From header");
 		}
 		break;
@@ -1315,9 +1315,8 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate To header");
-		} else if (m->method == SIP_REGISTER
-				   ? nameaddr_and_uri(v, &m->to, &m->to_uri, &m->to_uri_rc) != 0
-				   : sip_parse_nameaddr(v, &m->to) != 0) {
+		} else if (nameaddr_in(v, &m->to, m->method == SIP_REGISTER ? &m->to_uri : NULL,
+				       &m->to_uri_rc) != 0) {
 			FAIL(m, "Malformed To header");
 		}
 		break;
@@ -1746,24 +1745,37 @@ static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *se
 {
 	uint32_t n;
 
-	if (NAME_IS(name, "expires")) {
+	/* One candidate per length; most parameters have none. */
+	switch (name.len) {
+	case 7:
+		if (!NAME_IS(name, "expires"))
+			break;
 		if (!(*seen & 1) && !parse_delta(pv, &c->expires))
 			c->expires = SIP_ABSENT;
 		*seen |= 1;
-	} else if (NAME_IS(name, "q")) {
+		break;
+	case 1:
+		if (!NAME_IS(name, "q"))
+			break;
 		if (!(*seen & 2) && !parse_q(pv, &c->q)) {
 			*why = "Bad q value in Contact";
 			return TDM_EMALFORMED;
 		}
 		*seen |= 2;
-	} else if (NAME_IS(name, "+sip.instance")) {
+		break;
+	case 13:
+		if (!NAME_IS(name, "+sip.instance"))
+			break;
 		if (!(*seen & 4)) {
 			if (pv.len >= 2 && pv.s[0] == '"')
 				pv = tstr_sub(pv, 1, pv.len - 2);
 			c->instance = pv;
 		}
 		*seen |= 4;
-	} else if (NAME_IS(name, "reg-id")) {
+		break;
+	case 6:
+		if (!NAME_IS(name, "reg-id"))
+			break;
 		/* RFC 5626 §4.2: 1 to 2^31-1. */
 		if (!(*seen & 8)) {
 			if (!dec(pv, INT32_MAX, &n) || n == 0) {
@@ -1773,12 +1785,24 @@ static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *se
 			c->reg_id = (int32_t)n;
 		}
 		*seen |= 8;
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
 
-/* One contact-param: the name-addr and the parameters a registrar reads. */
-static int parse_contact(tstr v, struct sip_contact *c, const char **why)
+/* parse_contact() found v not in the usual shape and was told not to
+ * try the general grammar. */
+#define CONTACT_NOT_FAST 1
+
+/*
+ * One contact-param: the name-addr and the parameters a registrar reads.
+ * Returns 0, TDM_EMALFORMED with *why set, or, with fast_only, returns
+ * CONTACT_NOT_FAST (having decided nothing) when v is not in the shape
+ * nameaddr_fast() takes.
+ */
+static int parse_contact(tstr v, struct sip_contact *c, const char **why, bool fast_only)
 {
 	struct hparam hp[FAST_PARAMS];
 	tstr name, pv;
@@ -1791,6 +1815,8 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 	 * by the general functions, with the same result. */
 	n = nameaddr_fast(v, &c->na, hp, &c->uri, &c->uri_rc);
 	if (n < 0) {
+		if (fast_only)
+			return CONTACT_NOT_FAST;
 		if (nameaddr_slow(v, &c->na) != 0)
 			return TDM_EMALFORMED;
 		c->uri_rc = sip_uri_parse(c->na.uri, &c->uri);
@@ -1812,16 +1838,38 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 
 int sip_parse_contacts(struct sip_msg *m)
 {
+	const bool one_field = m->hdr_count[SIP_HDR_CONTACT] == 1;
 	const char *why;
 	tstr v;
+	int r;
 
 	m->contact_star = false;
 	m->ncontacts = 0;
 	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
-	     h = sip_header_next(m, h)) {
+	     h = one_field ? NULL : sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		bool any = false;
 
+		/*
+		 * The usual field holds one contact in the usual shape, which
+		 * is decoded without splitting the list first. That gives
+		 * what the loop below gives: a value nameaddr_fast() takes
+		 * whole has no ',' outside its quoted strings and <URI>
+		 * (none is a parameter character), so sip_list_next() would
+		 * return it whole, as the one value of the field (h->value
+		 * is trimmed already).
+		 */
+		if (!m->contact_star && m->ncontacts < SIP_MAX_CONTACTS) {
+			r = parse_contact(h->value, &m->contacts[m->ncontacts], &why, true);
+			if (r == 0) {
+				m->ncontacts++;
+				continue;
+			}
+			if (r < 0) {
+				m->error = why;
+				return TDM_EMALFORMED;
+			}
+		}
 		while (sip_list_next(h->value, &pos, &v)) {
 			any = true;
 			/* STAR = SWS "*" SWS, alone (§10.2.2, §20.10). */
@@ -1837,7 +1885,7 @@ int sip_parse_contacts(struct sip_msg *m)
 				m->error = "Too many Contact values";
 				return TDM_ETOOMANY;
 			}
-			if (parse_contact(v, &m->contacts[m->ncontacts], &why) != 0) {
+			if (parse_contact(v, &m->contacts[m->ncontacts], &why, false) != 0) {
 				m->error = why;
 				return TDM_EMALFORMED;
 			}

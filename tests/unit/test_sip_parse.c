@@ -1399,6 +1399,85 @@ Test(sip_parse, contact_instance_and_reg_id_decode)
 	}
 }
 
+/* sip_parse_contacts() decodes a field holding one contact in the usual
+ * shape without splitting the list first: commas inside the quoted
+ * display name, the <URI> or a quoted parameter value do not split it,
+ * and a field with two contacts, or a second field, still gives each. */
+Test(sip_parse, one_contact_field_with_inner_commas_is_one_contact)
+{
+	cr_assert_eq(parse_reg("Contact: \"Bell, A.\" <sip:a,b@192.0.2.1;p=1>;"
+			       "+sip.instance=\"<urn:x,y>\";expires=30\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 1);
+	assert_tstr(msg.contacts[0].na.display, "\"Bell, A.\"");
+	assert_tstr(msg.contacts[0].na.uri, "sip:a,b@192.0.2.1;p=1");
+	assert_tstr(msg.contacts[0].instance, "<urn:x,y>");
+	cr_assert_eq(msg.contacts[0].expires, 30);
+	cr_assert_eq(msg.contacts[0].uri_rc, 0);
+	assert_tstr(msg.contacts[0].uri.user, "a,b");
+	assert_tstr(msg.contacts[0].uri.host, "192.0.2.1");
+
+	cr_assert_eq(parse_reg("Contact: <sip:a@h1>;expires=10,<sip:a@h2>;q=0.5\r\n"
+			       "m: <sip:a@h3>\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 3);
+	assert_tstr(msg.contacts[0].uri.host, "h1");
+	cr_assert_eq(msg.contacts[0].expires, 10);
+	assert_tstr(msg.contacts[1].uri.host, "h2");
+	cr_assert_eq(msg.contacts[1].q, 500);
+	assert_tstr(msg.contacts[2].uri.host, "h3");
+	cr_assert_eq(msg.contacts[2].expires, SIP_ABSENT);
+}
+
+/* A contact parameter is matched on its whole name, whatever its length:
+ * names that share a prefix or a length with a known one are ignored. */
+Test(sip_parse, contact_parameters_match_whole_names_only)
+{
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;expire=5;expiresx=6;qq=1;Q=0.25;"
+			       "reg-i=3;EXPIRES=7\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 1);
+	cr_assert_eq(msg.contacts[0].expires, 7);
+	cr_assert_eq(msg.contacts[0].q, 250);
+	cr_assert_eq(msg.contacts[0].reg_id, SIP_ABSENT);
+}
+
+/* A bad parameter in a contact the fast path takes is refused with its
+ * reason, as the general path refuses it. */
+Test(sip_parse, bad_parameter_of_a_single_usual_contact_is_refused)
+{
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;q=2\r\n"), 0);
+	cr_assert_eq(sip_parse_contacts(&msg), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Bad q value in Contact");
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;q=0.5;;\r\n"), 0);
+	cr_assert_eq(sip_parse_contacts(&msg), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Malformed Contact");
+}
+
+/* When the To of a REGISTER is refused, after its URI was decoded by the
+ * fast path, to_uri_rc says so and to holds nothing. */
+Test(sip_parse, refused_to_of_a_register_leaves_no_decoded_uri)
+{
+	static const char b[] =
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+		"To: <sip:alice@example.com>;tag\r\n"
+		"From: <sip:alice@example.com>;tag=1\r\n"
+		"Call-ID: c1\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Content-Length: 0\r\n\r\n";
+
+	cr_assert_eq(parse_n(b, sizeof(b) - 1), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Malformed To header");
+	cr_assert_eq(msg.to_uri_rc, TDM_EMALFORMED);
+	cr_assert_eq(msg.to.uri.len, 0);
+	cr_assert_eq(msg.to.tag.len, 0);
+	assert_tstr(msg.from.tag, "1");
+}
+
 Test(sip_parse, contact_star_must_be_alone)
 {
 	cr_assert_eq(parse_reg("Contact: *\r\nExpires: 0\r\n"), 0);

@@ -1515,7 +1515,8 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 			q = nl + 1;
 			continue;
 		}
-		eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+		/* nl > p: p is not a line end (sip_parse() checked). */
+		eol = nl[-1] == '\r' ? nl - 1 : nl;
 		q = nl + 1;
 		break;
 	}
@@ -1532,7 +1533,7 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	 * before it and nothing after. */
 	v = p + c + 1;
 	ve = eol;
-	if (ve - v >= 2 && v[0] == ' ' && !is_class(v[1], C_WS))
+	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ')
 		v++;
 	else
 		while (v < ve && is_class(*v, C_WS))
@@ -1554,6 +1555,13 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	return q;
 }
 
+/* m->via holds the first via-parm, or zeroes when there was no Via. */
+static inline void via_done(struct sip_msg *m)
+{
+	if (m->hdr_count[SIP_HDR_VIA] == 0)
+		m->via = (struct sip_via){ 0 };
+}
+
 static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 {
 	m->buf = buf;
@@ -1568,7 +1576,8 @@ static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 	m->nhdrs = 0;
 	memset(m->hdr_first, 0xff, sizeof(m->hdr_first));
 	memset(m->hdr_count, 0, sizeof(m->hdr_count));
-	m->via = (struct sip_via){ 0 };
+	/* m->via is cleared by via_done() only when no Via came: a decoded
+	 * top Via sets every field. */
 	m->via_ok = false;
 	m->from = (struct sip_nameaddr){ 0 };
 	m->to = (struct sip_nameaddr){ 0 };
@@ -1602,8 +1611,10 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 		p++;
 	for (nl = p; nl < end && is_class(*nl, C_WS); nl++)
 		;
-	if (nl == end)
+	if (nl == end) {
+		via_done(m);
 		return TDM_ETRUNCATED;
+	}
 
 	/* Start line. */
 	nl = memchr(p, '\n', (size_t)(end - p));
@@ -1634,11 +1645,14 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 			}
 		}
 		p = parse_field(&ps, p, end);
-		if (p == NULL)
+		if (p == NULL) {
+			via_done(m);
 			return TDM_EMALFORMED;
+		}
 	}
 	if (!eoh)
 		FAIL(m, "Truncated message");
+	via_done(m);
 
 	/* Body: framed by Content-Length; octets past it are ignored
 	 * (§18.3). Without Content-Length it is the rest of the datagram. */

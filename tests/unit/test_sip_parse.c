@@ -1103,6 +1103,30 @@ Test(sip_parse, via_ok_is_set_by_the_first_via_parm_even_when_a_later_one_is_bad
 	assert_tstr(msg.via.branch, "z9hG4bK1");
 }
 
+/* A message without Via leaves no top Via behind, even when the struct
+ * held one from the message parsed before (sip_parse() clears it only
+ * when no Via came). */
+Test(sip_parse, message_without_via_leaves_no_top_via_from_the_previous_one)
+{
+	static const char resp[] = "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	cr_assert_eq(parse(reg_typical), 0);
+	cr_assert(msg.via_ok);
+	cr_assert(msg.via.rport);
+	cr_assert_eq(parse_n(resp, sizeof(resp) - 1), 0);
+	cr_assert_not(msg.via_ok);
+	cr_assert_not(msg.via.rport);
+	cr_assert_eq(msg.via.port, 0);
+	cr_assert_eq(msg.via.host.len, 0);
+	cr_assert_eq(msg.via.branch.len, 0);
+
+	cr_assert_eq(parse(reg_typical), 0);
+	cr_assert_eq(parse("\r\n\r\n"), TDM_ETRUNCATED);
+	cr_assert_not(msg.via_ok);
+	cr_assert_eq(msg.via.port, 0);
+	cr_assert_eq(msg.via.host.len, 0);
+}
+
 Test(sip_parse, many_via_parms_in_one_field_keep_the_first_as_top_via)
 {
 	static const char m[] = REG_START

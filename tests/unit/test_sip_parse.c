@@ -974,6 +974,47 @@ Test(sip_parse, cseq_must_fit_32_bits_and_name_the_request_method)
 #undef fmt
 }
 
+/* The usual CSeq (up to 8 digits, one SP, the request's method) and the
+ * forms the general grammar decides (9 or more digits, other LWS, another
+ * spelling) give the same number and method. */
+Test(sip_parse, cseq_usual_and_general_forms_decode_alike)
+{
+#define fmt REG_START                                                            \
+	"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"        \
+	"To: <sip:a@b>\r\nCall-ID: c@h\r\nCSeq: %s\r\n\r\n"
+	static const struct {
+		const char *cseq;
+		uint32_t n;
+	} cases[] = {
+		{ "1 REGISTER", 1 },
+		{ "99999999 REGISTER", 99999999 },
+		{ "999999999 REGISTER", 999999999 },
+		{ "1000000000 REGISTER", 1000000000 },
+		{ "00000007 REGISTER", 7 },
+		{ "7  REGISTER", 7 },
+		{ "7\tREGISTER", 7 },
+		{ "7\r\n REGISTER", 7 },
+	};
+	char b[1024];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b), fmt, cases[i].cseq);
+		cr_expect_eq(parse_n(b, (size_t)n), 0, "%s: %s", cases[i].cseq, msg.error);
+		cr_expect_eq(msg.cseq, cases[i].n, "%s", cases[i].cseq);
+		cr_expect_eq(msg.cseq_method, SIP_REGISTER, "%s", cases[i].cseq);
+		cr_expect(teq(msg.cseq_method_name, "REGISTER"), "%s", cases[i].cseq);
+	}
+	/* A method of the same length that differs in its last byte, or a
+	 * prefix of the request's method, does not match it. */
+	static const char *const bad[] = { "1 REGISTEr", "1 REGISTE", "1 REGISTERR", "1 RE" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(b, sizeof(b), fmt, bad[i]);
+		cr_expect_eq(parse_n(b, (size_t)n), TDM_EMALFORMED, "%s", bad[i]);
+		cr_expect_str_eq(msg.error, "CSeq method does not match", "%s", bad[i]);
+	}
+#undef fmt
+}
+
 Test(sip_parse, max_forwards_is_0_to_255)
 {
 	cr_assert_eq(parse("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>;tag=1\r\n"

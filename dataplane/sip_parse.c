@@ -499,8 +499,8 @@ bool sip_param_find(tstr params, const char *name, tstr *value)
 }
 
 /* The byte loop of sip_host_span(), on the string that starts with the
- * host. */
-static uint32_t host_len_bytes(tstr s)
+ * host (sip_chars.h). */
+uint32_t sip_host_len_bytes(tstr s)
 {
 	uint32_t i, colons = 0;
 
@@ -552,57 +552,6 @@ static uint32_t host_len_bytes(tstr s)
 			return (uint32_t)(p - b);
 		}
 	}
-}
-
-#ifdef __SSSE3__
-/*
- * The same rules as the loop above for a host name or IPv4 address, on
- * one 16-byte block of s (which has at least 16 bytes): the block starts
- * at the host, or ends at the end of s with its bits for the bytes before
- * the host shifted out, so that bytes past the end count as neither
- * alphanumeric, '.' nor '-'. The host is the run of those characters at
- * the start, valid when it starts with an alphanumeric, no '.' is followed
- * by '.' or '-', no '-' by '.', and it does not end in '-' (a trailing
- * '.' is part of it): exactly what the loop accepts. Returns UINT32_MAX
- * when the run fills the block (the loop decides).
- */
-static uint32_t host_len_block(tstr s, uint32_t i)
-{
-	const unsigned char *b = (const unsigned char *)s.s, *p = b + i, *e = b + s.len;
-	const unsigned char *q = e - p >= 16 ? p : e - 16;
-	const unsigned shift = (unsigned)(p - q);
-	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-	unsigned alnum = (~outside16(q, nib_alnum) & 0xffffu) >> shift;
-	unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) >> shift;
-	unsigned dash = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-'))) >> shift;
-	unsigned n = (unsigned)__builtin_ctz(~(alnum | dot | dash));
-	unsigned run = (1u << n) - 1;
-
-	if (n == 16)
-		return UINT32_MAX;
-	if (!(alnum & 1))
-		return 0;
-	dot &= run;
-	dash &= run;
-	if ((dot & ((dot | dash) >> 1)) || (dash & (dot >> 1)) || (dash >> (n - 1)) & 1)
-		return 0;
-	return n;
-}
-#endif
-
-uint32_t sip_host_span(tstr s, uint32_t i)
-{
-	if (i >= s.len)
-		return 0;
-#ifdef __SSSE3__
-	if (s.len >= 16 && s.s[i] != '[') {
-		uint32_t n = host_len_block(s, i);
-
-		if (n != UINT32_MAX)
-			return n;
-	}
-#endif
-	return host_len_bytes(tstr_tail(s, i));
 }
 
 uint32_t sip_host_len(tstr s)

@@ -1338,6 +1338,10 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate Max-Forwards header");
+		} else if (v.len == 2 && (unsigned)(v.s[0] - '0') <= 9 &&
+			   (unsigned)(v.s[1] - '0') <= 9) {
+			/* The usual two digits: always in range. */
+			m->max_forwards = (v.s[0] - '0') * 10 + (v.s[1] - '0');
 		} else if (!all_digits(v)) {
 			FAIL(m, "Malformed Max-Forwards");
 		} else if (!dec(v, 255, &n)) {
@@ -1399,11 +1403,23 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		K("From", SIP_HDR_FROM)
 		break;
 	case 'C':
-		K("Call-ID", SIP_HDR_CALL_ID)
-		K("CSeq", SIP_HDR_CSEQ)
-		K("Contact", SIP_HDR_CONTACT)
-		K("Content-Length", SIP_HDR_CONTENT_LENGTH)
-		K("Content-Type", SIP_HDR_CONTENT_TYPE)
+		/* Four of the usual names start with 'C': the second
+		 * letter leaves one or two candidates. */
+		switch (p[1]) {
+		case 'a':
+			K("Call-ID", SIP_HDR_CALL_ID)
+			break;
+		case 'S':
+			K("CSeq", SIP_HDR_CSEQ)
+			break;
+		case 'o':
+			K("Contact", SIP_HDR_CONTACT)
+			K("Content-Length", SIP_HDR_CONTENT_LENGTH)
+			K("Content-Type", SIP_HDR_CONTENT_TYPE)
+			break;
+		default:
+			break;
+		}
 		break;
 	case 'M':
 		K("Max-Forwards", SIP_HDR_MAX_FORWARDS)

@@ -661,6 +661,27 @@ Test(sip_parse, compact_header_forms_are_recognised)
 	}
 }
 
+/* Names that share a prefix or first letters with a usual one are not
+ * taken for it, and a usual name in another case is still found (by the
+ * general lookup rather than the exact-spelling fast path). */
+Test(sip_parse, header_names_sharing_a_prefix_are_told_apart)
+{
+	cr_assert_eq(parse_reg("Call-Info: <http://x>\r\nCSeqX: 2\r\nContacts: <sip:x@y>\r\n"
+			       "Content-Lengths: 5\r\nContent-Type: text/plain\r\nCon: 1\r\n"
+			       "CONTACT: <sip:z@w>\r\ncontent-length: 0\r\nCo: 1\r\n"),
+		     0);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CALL_ID], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CSEQ], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTACT], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_TYPE], 1);
+	/* content-length here and Content-Length: 0 that parse_reg() adds. */
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_LENGTH], 2);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_OTHER], 6);
+	assert_tstr(sip_header_first(&msg, SIP_HDR_CONTACT)->value, "<sip:z@w>");
+	assert_tstr(msg.call_id, "a84b4c76e66710@pc33.example.com");
+	cr_assert_eq(msg.cseq, 314159);
+}
+
 Test(sip_parse, header_name_table_round_trips_full_and_compact_names)
 {
 	static const struct {
@@ -1013,6 +1034,38 @@ Test(sip_parse, cseq_usual_and_general_forms_decode_alike)
 		cr_expect_str_eq(msg.error, "CSeq method does not match", "%s", bad[i]);
 	}
 #undef fmt
+}
+
+/* Two-digit Max-Forwards values (the usual form, decoded apart) give
+ * their value, a leading zero included; a two-byte value with a
+ * non-digit is malformed, as with any other length. */
+Test(sip_parse, two_digit_max_forwards_decode_like_any_other)
+{
+	static const struct {
+		const char *mf;
+		int32_t v; /* -2: malformed */
+	} cases[] = {
+		{ "70", 70 }, { "09", 9 }, { "99", 99 }, { "00", 0 }, { "7", 7 }, { "070", 70 },
+		{ "7a", -2 }, { "a7", -2 }, { "/0", -2 }, { "9:", -2 },
+	};
+	char b[512];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b),
+				 "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+				 "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+				 "CSeq: 1 OPTIONS\r\nMax-Forwards: %s\r\n\r\n",
+				 cases[i].mf);
+		int r = parse_n(b, (size_t)n);
+		if (cases[i].v == -2) {
+			cr_expect_eq(r, TDM_EMALFORMED, "%s", cases[i].mf);
+			cr_expect_str_eq(msg.error, "Malformed Max-Forwards", "%s", cases[i].mf);
+			cr_expect_eq(msg.max_forwards, SIP_ABSENT, "%s", cases[i].mf);
+		} else {
+			cr_expect_eq(r, 0, "%s", cases[i].mf);
+			cr_expect_eq(msg.max_forwards, cases[i].v, "%s", cases[i].mf);
+		}
+	}
 }
 
 Test(sip_parse, max_forwards_is_0_to_255)

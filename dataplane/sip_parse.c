@@ -1012,6 +1012,21 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 	m->method_name = tstr_sub(l, 0, i);
 	m->method = sip_method_from_name(m->method_name);
 	u = ++i;
+	/* Usually the line ends in " SIP/2.0" after a sip: or sips: URI.
+	 * One that sip_uri_parse() accepts holds no SP, so the first SP
+	 * after the method is the one before the version: the general code
+	 * below would find the same three elements. */
+	if (l.len - u > 9 && load8(l.s + l.len - 8) == load8(" SIP/2.0")) {
+		tstr r = tstr_sub(l, u, l.len - 8 - u);
+
+		m->ruri_rc = sip_uri_parse(r, &m->ruri_uri);
+		if (m->ruri_rc == 0 && (m->ruri_uri.scheme == SIP_URI_SIP ||
+					m->ruri_uri.scheme == SIP_URI_SIPS)) {
+			m->ruri = r;
+			m->version = tstr_tail(l, l.len - 7);
+			return;
+		}
+	}
 	sp = memchr(l.s + u, ' ', l.len - u);
 	if (sp == NULL || sp == l.s + u)
 		goto malformed;

@@ -835,6 +835,44 @@ Test(sip_parse, request_line_must_have_exactly_three_single_spaced_elements)
 	}
 }
 
+/* Request-Lines ending in " SIP/2.0" (the usual case, split from its
+ * end) give the elements and errors the general split gives. */
+Test(sip_parse, request_line_ending_in_sip_2_0_splits_like_any_other)
+{
+	static const struct {
+		const char *line;
+		const char *ruri;   /* expected, or NULL */
+		const char *error;  /* expected m->error, or NULL */
+	} cases[] = {
+		{ "REGISTER sip:example.com SIP/2.0", "sip:example.com", NULL },
+		{ "REGISTER SIPS:a@example.com:5061;lr SIP/2.0", "SIPS:a@example.com:5061;lr", NULL },
+		{ "REGISTER tel:+123 SIP/2.0", "tel:+123", NULL },
+		{ "REGISTER sip:a b SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER sip:example.com  SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER  sip:example.com SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER <sip:example.com> SIP/2.0", "<sip:example.com>", "Malformed Request-URI" },
+		{ "REGISTER sip:@@ SIP/2.0", "sip:@@", NULL },
+		{ "REGISTER sip: SIP/2.0", "sip:", "Malformed Request-URI" },
+	};
+	char b[1024];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b), "%s\r\n" REG_CORE "Content-Length: 0\r\n\r\n",
+				 cases[i].line);
+		int r = parse_n(b, (size_t)n);
+		if (cases[i].error) {
+			cr_expect_eq(r, TDM_EMALFORMED, "%s", cases[i].line);
+			cr_expect_str_eq(msg.error, cases[i].error, "%s", cases[i].line);
+		} else {
+			cr_expect_eq(r, 0, "%s: %s", cases[i].line, msg.error);
+			cr_expect(teq(msg.version, "SIP/2.0"), "%s", cases[i].line);
+		}
+		if (cases[i].ruri)
+			cr_expect(teq(msg.ruri, cases[i].ruri), "%s: ruri %.*s", cases[i].line,
+				  TSTR_FMT(msg.ruri));
+	}
+}
+
 Test(sip_parse, request_uri_must_be_an_absolute_uri)
 {
 	static const char *const bad[] = {

@@ -14,11 +14,13 @@
  * that holds NUL bytes, is safe.
  *
  * Fast paths: the usual shapes of the top Via ("SIP/2.0/UDP host:port;
- * params", no LWS, no quotes) and of a name-addr ('"name" <uri>;params')
- * are decoded in one pass; anything else falls back to the general
- * grammar, which gives the same result for whatever a fast path accepts
- * (a differential fuzz of both against the general code is how that was
- * checked). The Request-URI, the To URI of a REGISTER and the Contact
+ * params", no LWS, no quotes), of a name-addr ('"name" <uri>;params'), of
+ * a Request-Line ending in " SIP/2.0", of a CSeq naming the request's
+ * method, and of a Contact field holding one such name-addr are decoded
+ * in one pass; anything else falls back to the general grammar, which
+ * gives the same result for whatever a fast path accepts (a differential
+ * fuzz of both against the general code is how that was checked:
+ * tests/fuzz/fuzz_sip_parse.c compares the contacts and the CSeq too). The Request-URI, the To URI of a REGISTER and the Contact
  * URIs are decoded with sip_uri_parse() once, here and in
  * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
  * decode replaces the name-addr's character scan, so each URI is read

@@ -1476,6 +1476,16 @@ static inline const char *find_lf(const char *p, const char *end)
 #ifdef __SSE2__
 	const __m128i lf = _mm_set1_epi8('\n');
 
+	/* 32 bytes a turn: most header lines are longer than 16. */
+	for (; end - p >= 32; p += 32) {
+		__m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, lf)) |
+				(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, lf)) << 16;
+
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
 	for (; end - p >= 16; p += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, lf));

@@ -588,6 +588,35 @@ Test(sip_parse, typical_register_decodes_every_field)
 	cr_assert_eq(msg.contacts[0].instance.len, 0);
 }
 
+/* The line end of a field is found wherever it falls against the 16-
+ * and 32-byte blocks the search reads: every value length from 0 to 80,
+ * with CRLF and bare LF, and a fold at each length too. */
+Test(sip_parse, line_ends_are_found_at_every_offset_from_the_field_start)
+{
+	char val[96], b[1024];
+
+	for (unsigned len = 0; len <= 80; len++) {
+		memset(val, 'x', len);
+		val[len] = '\0';
+		for (int lf = 0; lf < 2; lf++) {
+			const char *eol = lf ? "\n" : "\r\n";
+			int n = snprintf(b, sizeof(b),
+					 REG_START REG_CORE "Subject: %s%sX-F: %s%s a%sContent-Length: 0%s%s",
+					 val, eol, val, eol, eol, eol, eol);
+			cr_assert_eq(parse_n(b, (size_t)n), 0, "len %u lf %d: %s", len, lf, msg.error);
+			const struct sip_header *h = sip_header_first(&msg, SIP_HDR_SUBJECT);
+			cr_assert_not_null(h);
+			cr_assert_eq(h->value.len, len, "len %u lf %d", len, lf);
+			h = &msg.hdrs[h - msg.hdrs + 1];
+			cr_assert(teq(h->name, "X-F"), "len %u lf %d", len, lf);
+			cr_assert_eq(h->value.s + h->value.len, h->line.s + h->line.len);
+			cr_assert_eq(h->value.s[h->value.len - 1], 'a', "len %u lf %d", len, lf);
+			cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_LENGTH], 1);
+			free_bufs();
+		}
+	}
+}
+
 Test(sip_parse, bare_lf_line_ends_parse_like_crlf)
 {
 	char lf[sizeof(reg_typical)];

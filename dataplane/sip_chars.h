@@ -242,12 +242,65 @@ static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t 
 	return (uint32_t)(p - b);
 }
 
+/* The host at the start of s, a byte at a time (sip_parse.c). */
+uint32_t sip_host_len_bytes(tstr s);
+
+#ifdef __SSSE3__
+/*
+ * The same rules as sip_host_len_bytes() for a host name or IPv4 address, on
+ * one 16-byte block of s (which has at least 16 bytes): the block starts
+ * at the host, or ends at the end of s with its bits for the bytes before
+ * the host shifted out, so that bytes past the end count as neither
+ * alphanumeric, '.' nor '-'. The host is the run of those characters at
+ * the start, valid when it starts with an alphanumeric, no '.' is followed
+ * by '.' or '-', no '-' by '.', and it does not end in '-' (a trailing
+ * '.' is part of it): exactly what the loop accepts. Returns UINT32_MAX
+ * when the run fills the block (the loop decides).
+ */
+static inline uint32_t host_len_block(tstr s, uint32_t i)
+{
+	const unsigned char *b = (const unsigned char *)s.s, *p = b + i, *e = b + s.len;
+	const unsigned char *q = e - p >= 16 ? p : e - 16;
+	const unsigned shift = (unsigned)(p - q);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+	unsigned alnum = (~outside16(q, nib_alnum) & 0xffffu) >> shift;
+	unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) >> shift;
+	unsigned dash = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-'))) >> shift;
+	unsigned n = (unsigned)__builtin_ctz(~(alnum | dot | dash));
+	unsigned run = (1u << n) - 1;
+
+	if (n == 16)
+		return UINT32_MAX;
+	if (!(alnum & 1))
+		return 0;
+	dot &= run;
+	dash &= run;
+	if ((dot & ((dot | dash) >> 1)) || (dash & (dot >> 1)) || (dash >> (n - 1)) & 1)
+		return 0;
+	return n;
+}
+#endif
+
 /*
  * sip_host_len() of the host that starts at s.s[i]: its length, 0 when
  * none starts there. Reads nothing outside s, and may read all of it:
  * given the whole string a host is part of (a URI, a Via value), it can
- * classify the host's bytes 16 at a time.
+ * classify the host's bytes 16 at a time. Inline: it runs for every URI
+ * and the top Via, and the call cost as much as the block.
  */
-uint32_t sip_host_span(tstr s, uint32_t i);
+static inline uint32_t sip_host_span(tstr s, uint32_t i)
+{
+	if (i >= s.len)
+		return 0;
+#ifdef __SSSE3__
+	if (s.len >= 16 && s.s[i] != '[') {
+		uint32_t n = host_len_block(s, i);
+
+		if (n != UINT32_MAX)
+			return n;
+	}
+#endif
+	return sip_host_len_bytes(tstr_tail(s, i));
+}
 
 #endif

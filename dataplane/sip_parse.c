@@ -14,11 +14,13 @@
  * that holds NUL bytes, is safe.
  *
  * Fast paths: the usual shapes of the top Via ("SIP/2.0/UDP host:port;
- * params", no LWS, no quotes) and of a name-addr ('"name" <uri>;params')
- * are decoded in one pass; anything else falls back to the general
- * grammar, which gives the same result for whatever a fast path accepts
- * (a differential fuzz of both against the general code is how that was
- * checked). The Request-URI, the To URI of a REGISTER and the Contact
+ * params", no LWS, no quotes), of a name-addr ('"name" <uri>;params'), of
+ * a Request-Line ending in " SIP/2.0", of a CSeq naming the request's
+ * method, and of a Contact field holding one such name-addr are decoded
+ * in one pass; anything else falls back to the general grammar, which
+ * gives the same result for whatever a fast path accepts (a differential
+ * fuzz of both against the general code is how that was checked:
+ * tests/fuzz/fuzz_sip_parse.c compares the contacts and the CSeq too). The Request-URI, the To URI of a REGISTER and the Contact
  * URIs are decoded with sip_uri_parse() once, here and in
  * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
  * decode replaces the name-addr's character scan, so each URI is read
@@ -499,8 +501,8 @@ bool sip_param_find(tstr params, const char *name, tstr *value)
 }
 
 /* The byte loop of sip_host_span(), on the string that starts with the
- * host. */
-static uint32_t host_len_bytes(tstr s)
+ * host (sip_chars.h). */
+uint32_t sip_host_len_bytes(tstr s)
 {
 	uint32_t i, colons = 0;
 
@@ -552,57 +554,6 @@ static uint32_t host_len_bytes(tstr s)
 			return (uint32_t)(p - b);
 		}
 	}
-}
-
-#ifdef __SSSE3__
-/*
- * The same rules as the loop above for a host name or IPv4 address, on
- * one 16-byte block of s (which has at least 16 bytes): the block starts
- * at the host, or ends at the end of s with its bits for the bytes before
- * the host shifted out, so that bytes past the end count as neither
- * alphanumeric, '.' nor '-'. The host is the run of those characters at
- * the start, valid when it starts with an alphanumeric, no '.' is followed
- * by '.' or '-', no '-' by '.', and it does not end in '-' (a trailing
- * '.' is part of it): exactly what the loop accepts. Returns UINT32_MAX
- * when the run fills the block (the loop decides).
- */
-static uint32_t host_len_block(tstr s, uint32_t i)
-{
-	const unsigned char *b = (const unsigned char *)s.s, *p = b + i, *e = b + s.len;
-	const unsigned char *q = e - p >= 16 ? p : e - 16;
-	const unsigned shift = (unsigned)(p - q);
-	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-	unsigned alnum = (~outside16(q, nib_alnum) & 0xffffu) >> shift;
-	unsigned dot = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.'))) >> shift;
-	unsigned dash = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-'))) >> shift;
-	unsigned n = (unsigned)__builtin_ctz(~(alnum | dot | dash));
-	unsigned run = (1u << n) - 1;
-
-	if (n == 16)
-		return UINT32_MAX;
-	if (!(alnum & 1))
-		return 0;
-	dot &= run;
-	dash &= run;
-	if ((dot & ((dot | dash) >> 1)) || (dash & (dot >> 1)) || (dash >> (n - 1)) & 1)
-		return 0;
-	return n;
-}
-#endif
-
-uint32_t sip_host_span(tstr s, uint32_t i)
-{
-	if (i >= s.len)
-		return 0;
-#ifdef __SSSE3__
-	if (s.len >= 16 && s.s[i] != '[') {
-		uint32_t n = host_len_block(s, i);
-
-		if (n != UINT32_MAX)
-			return n;
-	}
-#endif
-	return host_len_bytes(tstr_tail(s, i));
 }
 
 uint32_t sip_host_len(tstr s)
@@ -965,38 +916,38 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
 	return n;
 }
 
-int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
+/*
+ * A name-addr with parameters, v trimmed (a header value as sip_parse()
+ * stores it is), into *out: the fast path, else the general grammar.
+ * With uri not NULL, also sip_uri_parse() of the URI into *uri_rc and
+ * *uri. On error *out is cleared, *uri_rc is TDM_EMALFORMED and *uri may
+ * hold anything.
+ */
+static int nameaddr_in(tstr v, struct sip_nameaddr *out, struct sip_uri *uri, int *uri_rc)
 {
 	struct hparam pv[FAST_PARAMS];
-	struct sip_nameaddr na;
-	tstr v = trim(value);
 
-	if (nameaddr_fast(v, &na, pv, NULL, NULL) >= 0) {
-		*out = na;
+	if (nameaddr_fast(v, out, pv, uri, uri_rc) >= 0)
 		return 0;
+	if (nameaddr_slow(v, out) != 0) {
+		*out = (struct sip_nameaddr){ 0 };
+		if (uri)
+			*uri_rc = TDM_EMALFORMED;
+		return TDM_EMALFORMED;
 	}
-	return nameaddr_slow(v, out);
+	if (uri)
+		*uri_rc = sip_uri_parse(out->uri, uri);
+	return 0;
 }
 
-/* sip_parse_nameaddr() and sip_uri_parse() of the URI it finds, into
- * *uri_rc and *uri. When the name-addr is malformed, *uri_rc is left
- * alone and *uri may hold anything. */
-static int nameaddr_and_uri(tstr value, struct sip_nameaddr *out, struct sip_uri *uri,
-			    int *uri_rc)
+int sip_parse_nameaddr(tstr value, struct sip_nameaddr *out)
 {
-	struct hparam pv[FAST_PARAMS];
 	struct sip_nameaddr na;
-	tstr v = trim(value);
-	int rc;
 
-	if (nameaddr_fast(v, &na, pv, uri, &rc) >= 0) {
-		*out = na;
-		*uri_rc = rc;
-		return 0;
-	}
-	if (nameaddr_slow(v, out) != 0)
+	/* *out is written only on success. */
+	if (nameaddr_in(trim(value), &na, NULL, NULL) != 0)
 		return TDM_EMALFORMED;
-	*uri_rc = sip_uri_parse(out->uri, uri);
+	*out = na;
 	return 0;
 }
 
@@ -1063,6 +1014,21 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 	m->method_name = tstr_sub(l, 0, i);
 	m->method = sip_method_from_name(m->method_name);
 	u = ++i;
+	/* Usually the line ends in " SIP/2.0" after a sip: or sips: URI.
+	 * One that sip_uri_parse() accepts holds no SP, so the first SP
+	 * after the method is the one before the version: the general code
+	 * below would find the same three elements. */
+	if (l.len - u > 9 && load8(l.s + l.len - 8) == load8(" SIP/2.0")) {
+		tstr r = tstr_sub(l, u, l.len - 8 - u);
+
+		m->ruri_rc = sip_uri_parse(r, &m->ruri_uri);
+		if (m->ruri_rc == 0 && (m->ruri_uri.scheme == SIP_URI_SIP ||
+					m->ruri_uri.scheme == SIP_URI_SIPS)) {
+			m->ruri = r;
+			m->version = tstr_tail(l, l.len - 7);
+			return;
+		}
+	}
 	sp = memchr(l.s + u, ' ', l.len - u);
 	if (sp == NULL || sp == l.s + u)
 		goto malformed;
@@ -1267,10 +1233,57 @@ static void decode_via(struct sip_msg *m, tstr v)
 	}
 }
 
+/* a and b (len bytes each, len <= 16) hold the same bytes; a few word
+ * compares instead of a call to memcmp(). */
+static inline bool same_short(const char *a, const char *b, uint32_t len)
+{
+	if (len >= 8)
+		return load8(a) == load8(b) && load8(a + len - 8) == load8(b + len - 8);
+	if (len >= 4)
+		return load4(a) == load4(b) && load4(a + len - 4) == load4(b + len - 4);
+	for (uint32_t i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/*
+ * The usual CSeq of a request: at most 8 digits (so no range check is
+ * needed), one SP, and the request's own method, spelt as in the
+ * Request-Line. Decodes it into m and returns true, or returns false
+ * for decode_cseq() to decide. The general grammar gives the same
+ * result for whatever this takes: the method name is a token (the
+ * Request-Line was scanned as one) and names the same method.
+ */
+static inline bool cseq_fast(struct sip_msg *m, tstr v)
+{
+	tstr name = m->method_name;
+	uint32_t d = 0, n = 0;
+
+	for (; d < v.len && d < 9; d++) {
+		unsigned c = (unsigned char)v.s[d] - '0';
+		if (c > 9)
+			break;
+		n = n * 10 + c;
+	}
+	if (d == 0 || d == 9 || name.len == 0 || name.len > 16 ||
+	    v.len != d + 1 + name.len || v.s[d] != ' ' ||
+	    !same_short(v.s + d + 1, name.s, name.len))
+		return false;
+	m->cseq = n;
+	m->cseq_method_name = tstr_sub(v, d + 1, name.len);
+	m->cseq_method = m->method;
+	return true;
+}
+
 /* CSeq = 1*DIGIT LWS Method */
 static void decode_cseq(struct sip_msg *m, tstr v)
 {
-	uint32_t d = span(v, 0, C_DIGIT), i, e, n;
+	uint32_t d, i, e, n;
+
+	if (cseq_fast(m, v))
+		return;
+	d = span(v, 0, C_DIGIT);
 
 	i = lws(v, d);
 	if (d == 0 || i == d || i >= v.len)
@@ -1307,7 +1320,7 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate From header");
-		} else if (sip_parse_nameaddr(v, &m->from) != 0) {
+		} else if (nameaddr_in(v, &m->from, NULL, NULL) != 0) {
 			FAIL(m, "Malformed From header");
 		}
 		break;
@@ -1315,9 +1328,8 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate To header");
-		} else if (m->method == SIP_REGISTER
-				   ? nameaddr_and_uri(v, &m->to, &m->to_uri, &m->to_uri_rc) != 0
-				   : sip_parse_nameaddr(v, &m->to) != 0) {
+		} else if (nameaddr_in(v, &m->to, m->method == SIP_REGISTER ? &m->to_uri : NULL,
+				       &m->to_uri_rc) != 0) {
 			FAIL(m, "Malformed To header");
 		}
 		break;
@@ -1343,6 +1355,10 @@ static void decode_field(struct parse_state *ps, const struct sip_header *h,
 		if (!first) {
 			if (m->is_request)
 				FAIL(m, "Duplicate Max-Forwards header");
+		} else if (v.len == 2 && (unsigned)(v.s[0] - '0') <= 9 &&
+			   (unsigned)(v.s[1] - '0') <= 9) {
+			/* The usual two digits: always in range. */
+			m->max_forwards = (v.s[0] - '0') * 10 + (v.s[1] - '0');
 		} else if (!all_digits(v)) {
 			FAIL(m, "Malformed Max-Forwards");
 		} else if (!dec(v, 255, &n)) {
@@ -1404,11 +1420,23 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		K("From", SIP_HDR_FROM)
 		break;
 	case 'C':
-		K("Call-ID", SIP_HDR_CALL_ID)
-		K("CSeq", SIP_HDR_CSEQ)
-		K("Contact", SIP_HDR_CONTACT)
-		K("Content-Length", SIP_HDR_CONTENT_LENGTH)
-		K("Content-Type", SIP_HDR_CONTENT_TYPE)
+		/* Four of the usual names start with 'C': the second
+		 * letter leaves one or two candidates. */
+		switch (p[1]) {
+		case 'a':
+			K("Call-ID", SIP_HDR_CALL_ID)
+			break;
+		case 'S':
+			K("CSeq", SIP_HDR_CSEQ)
+			break;
+		case 'o':
+			K("Contact", SIP_HDR_CONTACT)
+			K("Content-Length", SIP_HDR_CONTENT_LENGTH)
+			K("Content-Type", SIP_HDR_CONTENT_TYPE)
+			break;
+		default:
+			break;
+		}
 		break;
 	case 'M':
 		K("Max-Forwards", SIP_HDR_MAX_FORWARDS)
@@ -1448,6 +1476,16 @@ static inline const char *find_lf(const char *p, const char *end)
 #ifdef __SSE2__
 	const __m128i lf = _mm_set1_epi8('\n');
 
+	/* 32 bytes a turn: most header lines are longer than 16. */
+	for (; end - p >= 32; p += 32) {
+		__m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x0, lf)) |
+				(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x1, lf)) << 16;
+
+		if (mask)
+			return p + __builtin_ctz(mask);
+	}
 	for (; end - p >= 16; p += 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, lf));
@@ -1510,11 +1548,14 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 			q = end;
 			break;
 		}
-		if (nl + 1 < end && is_sp(nl[1])) {
+		/* SP and HT are below '!', as a header name's first byte
+		 * is not: one compare settles the usual case. */
+		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
 			q = nl + 1;
 			continue;
 		}
-		eol = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+		/* nl > p: p is not a line end (sip_parse() checked). */
+		eol = nl[-1] == '\r' ? nl - 1 : nl;
 		q = nl + 1;
 		break;
 	}
@@ -1531,12 +1572,12 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	 * before it and nothing after. */
 	v = p + c + 1;
 	ve = eol;
-	if (ve - v >= 2 && v[0] == ' ' && !is_class(v[1], C_WS))
+	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ')
 		v++;
 	else
 		while (v < ve && is_class(*v, C_WS))
 			v++;
-	while (ve > v && is_class(ve[-1], C_WS))
+	while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
 		ve--;
 	h = &m->hdrs[m->nhdrs];
 	h->id = id;
@@ -1553,6 +1594,13 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	return q;
 }
 
+/* m->via holds the first via-parm, or zeroes when there was no Via. */
+static inline void via_done(struct sip_msg *m)
+{
+	if (m->hdr_count[SIP_HDR_VIA] == 0)
+		m->via = (struct sip_via){ 0 };
+}
+
 static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 {
 	m->buf = buf;
@@ -1567,7 +1615,8 @@ static void msg_reset(struct sip_msg *m, const char *buf, uint32_t len)
 	m->nhdrs = 0;
 	memset(m->hdr_first, 0xff, sizeof(m->hdr_first));
 	memset(m->hdr_count, 0, sizeof(m->hdr_count));
-	m->via = (struct sip_via){ 0 };
+	/* m->via is cleared by via_done() only when no Via came: a decoded
+	 * top Via sets every field. */
 	m->via_ok = false;
 	m->from = (struct sip_nameaddr){ 0 };
 	m->to = (struct sip_nameaddr){ 0 };
@@ -1601,8 +1650,10 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 		p++;
 	for (nl = p; nl < end && is_class(*nl, C_WS); nl++)
 		;
-	if (nl == end)
+	if (nl == end) {
+		via_done(m);
 		return TDM_ETRUNCATED;
+	}
 
 	/* Start line. */
 	nl = memchr(p, '\n', (size_t)(end - p));
@@ -1619,22 +1670,28 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 
 	/* Header fields, up to the empty line. */
 	while (p < end) {
-		if (*p == '\n') {
-			p++;
-			eoh = true;
-			break;
-		}
-		if (*p == '\r' && end - p >= 2 && p[1] == '\n') {
-			p += 2;
-			eoh = true;
-			break;
+		/* CR and LF are below any header name's first byte. */
+		if ((unsigned char)*p <= '\r') {
+			if (*p == '\n') {
+				p++;
+				eoh = true;
+				break;
+			}
+			if (*p == '\r' && end - p >= 2 && p[1] == '\n') {
+				p += 2;
+				eoh = true;
+				break;
+			}
 		}
 		p = parse_field(&ps, p, end);
-		if (p == NULL)
+		if (p == NULL) {
+			via_done(m);
 			return TDM_EMALFORMED;
+		}
 	}
 	if (!eoh)
 		FAIL(m, "Truncated message");
+	via_done(m);
 
 	/* Body: framed by Content-Length; octets past it are ignored
 	 * (§18.3). Without Content-Length it is the rest of the datagram. */
@@ -1741,24 +1798,37 @@ static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *se
 {
 	uint32_t n;
 
-	if (NAME_IS(name, "expires")) {
+	/* One candidate per length; most parameters have none. */
+	switch (name.len) {
+	case 7:
+		if (!NAME_IS(name, "expires"))
+			break;
 		if (!(*seen & 1) && !parse_delta(pv, &c->expires))
 			c->expires = SIP_ABSENT;
 		*seen |= 1;
-	} else if (NAME_IS(name, "q")) {
+		break;
+	case 1:
+		if (!NAME_IS(name, "q"))
+			break;
 		if (!(*seen & 2) && !parse_q(pv, &c->q)) {
 			*why = "Bad q value in Contact";
 			return TDM_EMALFORMED;
 		}
 		*seen |= 2;
-	} else if (NAME_IS(name, "+sip.instance")) {
+		break;
+	case 13:
+		if (!NAME_IS(name, "+sip.instance"))
+			break;
 		if (!(*seen & 4)) {
 			if (pv.len >= 2 && pv.s[0] == '"')
 				pv = tstr_sub(pv, 1, pv.len - 2);
 			c->instance = pv;
 		}
 		*seen |= 4;
-	} else if (NAME_IS(name, "reg-id")) {
+		break;
+	case 6:
+		if (!NAME_IS(name, "reg-id"))
+			break;
 		/* RFC 5626 §4.2: 1 to 2^31-1. */
 		if (!(*seen & 8)) {
 			if (!dec(pv, INT32_MAX, &n) || n == 0) {
@@ -1768,12 +1838,24 @@ static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *se
 			c->reg_id = (int32_t)n;
 		}
 		*seen |= 8;
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
 
-/* One contact-param: the name-addr and the parameters a registrar reads. */
-static int parse_contact(tstr v, struct sip_contact *c, const char **why)
+/* parse_contact() found v not in the usual shape and was told not to
+ * try the general grammar. */
+#define CONTACT_NOT_FAST 1
+
+/*
+ * One contact-param: the name-addr and the parameters a registrar reads.
+ * Returns 0, TDM_EMALFORMED with *why set, or, with fast_only, returns
+ * CONTACT_NOT_FAST (having decided nothing) when v is not in the shape
+ * nameaddr_fast() takes.
+ */
+static int parse_contact(tstr v, struct sip_contact *c, const char **why, bool fast_only)
 {
 	struct hparam hp[FAST_PARAMS];
 	tstr name, pv;
@@ -1786,6 +1868,8 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 	 * by the general functions, with the same result. */
 	n = nameaddr_fast(v, &c->na, hp, &c->uri, &c->uri_rc);
 	if (n < 0) {
+		if (fast_only)
+			return CONTACT_NOT_FAST;
 		if (nameaddr_slow(v, &c->na) != 0)
 			return TDM_EMALFORMED;
 		c->uri_rc = sip_uri_parse(c->na.uri, &c->uri);
@@ -1807,16 +1891,38 @@ static int parse_contact(tstr v, struct sip_contact *c, const char **why)
 
 int sip_parse_contacts(struct sip_msg *m)
 {
+	const bool one_field = m->hdr_count[SIP_HDR_CONTACT] == 1;
 	const char *why;
 	tstr v;
+	int r;
 
 	m->contact_star = false;
 	m->ncontacts = 0;
 	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
-	     h = sip_header_next(m, h)) {
+	     h = one_field ? NULL : sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		bool any = false;
 
+		/*
+		 * The usual field holds one contact in the usual shape, which
+		 * is decoded without splitting the list first. That gives
+		 * what the loop below gives: a value nameaddr_fast() takes
+		 * whole has no ',' outside its quoted strings and <URI>
+		 * (none is a parameter character), so sip_list_next() would
+		 * return it whole, as the one value of the field (h->value
+		 * is trimmed already).
+		 */
+		if (!m->contact_star && m->ncontacts < SIP_MAX_CONTACTS) {
+			r = parse_contact(h->value, &m->contacts[m->ncontacts], &why, true);
+			if (r == 0) {
+				m->ncontacts++;
+				continue;
+			}
+			if (r < 0) {
+				m->error = why;
+				return TDM_EMALFORMED;
+			}
+		}
 		while (sip_list_next(h->value, &pos, &v)) {
 			any = true;
 			/* STAR = SWS "*" SWS, alone (§10.2.2, §20.10). */
@@ -1832,7 +1938,7 @@ int sip_parse_contacts(struct sip_msg *m)
 				m->error = "Too many Contact values";
 				return TDM_ETOOMANY;
 			}
-			if (parse_contact(v, &m->contacts[m->ncontacts], &why) != 0) {
+			if (parse_contact(v, &m->contacts[m->ncontacts], &why, false) != 0) {
 				m->error = why;
 				return TDM_EMALFORMED;
 			}

@@ -15,6 +15,14 @@
 #include "sip_chars.h"
 #include "sip_parse.h"
 
+static inline uint32_t load4(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
 /* Character classes of RFC 3261 §25.1; '%' escapes are handled apart. */
 enum {
 	U_UNRES = 1 << 0,    /* unreserved = alphanum / mark */
@@ -183,9 +191,21 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 	const char *at;
 	tstr rest;
 
-	*u = (struct sip_uri){ 0 };
+	/* Only the fields a sip: URI may leave empty are cleared here; every
+	 * other one is set on the way (a rep stos over the whole struct cost
+	 * more than a short URI's decoding). */
+	u->user = u->password = u->headers = TSTR_NULL;
+	u->port = 0;
 
 	/* "sip:" and "sips:" in any case, without the general scheme scan. */
+	if (t.len >= 5 && (load4(t.s) | 0x00202020u) == load4("sip:")) {
+		/* 's' 'i' 'p' in any case (OR-ing 0x20 maps only 'S' 'I' 'P'
+		 * onto them), then ':' exactly. */
+		u->scheme = SIP_URI_SIP;
+		u->scheme_name = tstr_sub(t, 0, 3);
+		rest = tstr_tail(t, 4);
+		goto sip;
+	}
 	if (t.len >= 5 && (t.s[0] | 0x20) == 's' && (t.s[1] | 0x20) == 'i' &&
 	    (t.s[2] | 0x20) == 'p') {
 		if (t.s[3] == ':') {
@@ -229,6 +249,7 @@ int sip_uri_parse(tstr t, struct sip_uri *out)
 			    (c == '%' && !is_escape(rest, e)))
 				goto malformed;
 		}
+		u->host = TSTR_NULL;
 		u->params = rest;
 		return 0;
 	}

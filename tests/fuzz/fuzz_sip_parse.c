@@ -99,6 +99,57 @@ static void check_decoded_once(tstr text, int rc, const struct sip_uri *u)
 		abort();
 }
 
+/* sip_parse_contacts() decodes a field holding one usual contact without
+ * splitting the list: it must give what splitting gives, value by value,
+ * with sip_parse_nameaddr() (the general name-addr decoder). */
+static void check_contacts_split(const struct sip_msg *m)
+{
+	unsigned k = 0;
+
+	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
+	     h = sip_header_next(m, h)) {
+		uint32_t pos = 0;
+		tstr v;
+
+		while (sip_list_next(h->value, &pos, &v)) {
+			struct sip_nameaddr na;
+
+			if (v.len == 1 && v.s[0] == '*')
+				continue;
+			if (k >= m->ncontacts || sip_parse_nameaddr(v, &na) != 0)
+				abort();
+			if (!same_tstr(na.display, m->contacts[k].na.display) ||
+			    !same_tstr(na.uri, m->contacts[k].na.uri) ||
+			    !same_tstr(na.params, m->contacts[k].na.params) ||
+			    !same_tstr(na.tag, m->contacts[k].na.tag))
+				abort();
+			k++;
+		}
+	}
+	if (k != m->ncontacts)
+		abort();
+}
+
+/* The CSeq of an accepted request, as its general grammar reads it:
+ * digits, LWS, the method, which is the request's. */
+static void check_cseq(const struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_CSEQ);
+	uint64_t n = 0;
+	uint32_t i = 0;
+
+	if (h == NULL)
+		abort();
+	for (; i < h->value.len && h->value.s[i] >= '0' && h->value.s[i] <= '9'; i++)
+		if ((n = n * 10 + (uint64_t)(h->value.s[i] - '0')) > UINT32_MAX)
+			abort();
+	if (i == 0 || n != m->cseq || m->cseq_method != m->method ||
+	    m->cseq_method_name.len != m->method_name.len ||
+	    memcmp(m->cseq_method_name.s, m->method_name.s, m->method_name.len) != 0 ||
+	    m->cseq_method_name.s + m->cseq_method_name.len != h->value.s + h->value.len)
+		abort();
+}
+
 static void check_nameaddr(const struct sip_nameaddr *na)
 {
 	check_in(na->display);
@@ -115,13 +166,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct sip_header *h;
 	uint32_t pos;
 	tstr v;
+	int rc;
 
 	if (size > UINT32_MAX)
 		return 0;
 	lo = (const char *)data;
 	hi = lo + size;
-	if (sip_parse(&m, lo, (uint32_t)size) == TDM_ETRUNCATED)
+	rc = sip_parse(&m, lo, (uint32_t)size);
+	if (rc == TDM_ETRUNCATED)
 		return 0;
+	if (rc == 0 && m.is_request)
+		check_cseq(&m);
 
 	check_in(m.method_name);
 	check_in(m.ruri);
@@ -155,9 +210,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m.is_request && m.method == SIP_REGISTER && m.to.uri.s)
 		check_decoded_once(m.to.uri, m.to_uri_rc, &m.to_uri);
 
-	sip_parse_contacts(&m);
+	rc = sip_parse_contacts(&m);
 	if (m.ncontacts > SIP_MAX_CONTACTS)
 		abort();
+	if (rc == 0)
+		check_contacts_split(&m);
 	for (unsigned i = 0; i < m.ncontacts; i++)
 		check_decoded_once(m.contacts[i].na.uri, m.contacts[i].uri_rc, &m.contacts[i].uri);
 	check_uri(m.ruri);

@@ -588,6 +588,35 @@ Test(sip_parse, typical_register_decodes_every_field)
 	cr_assert_eq(msg.contacts[0].instance.len, 0);
 }
 
+/* The line end of a field is found wherever it falls against the 16-
+ * and 32-byte blocks the search reads: every value length from 0 to 80,
+ * with CRLF and bare LF, and a fold at each length too. */
+Test(sip_parse, line_ends_are_found_at_every_offset_from_the_field_start)
+{
+	char val[96], b[1024];
+
+	for (unsigned len = 0; len <= 80; len++) {
+		memset(val, 'x', len);
+		val[len] = '\0';
+		for (int lf = 0; lf < 2; lf++) {
+			const char *eol = lf ? "\n" : "\r\n";
+			int n = snprintf(b, sizeof(b),
+					 REG_START REG_CORE "Subject: %s%sX-F: %s%s a%sContent-Length: 0%s%s",
+					 val, eol, val, eol, eol, eol, eol);
+			cr_assert_eq(parse_n(b, (size_t)n), 0, "len %u lf %d: %s", len, lf, msg.error);
+			const struct sip_header *h = sip_header_first(&msg, SIP_HDR_SUBJECT);
+			cr_assert_not_null(h);
+			cr_assert_eq(h->value.len, len, "len %u lf %d", len, lf);
+			h = &msg.hdrs[h - msg.hdrs + 1];
+			cr_assert(teq(h->name, "X-F"), "len %u lf %d", len, lf);
+			cr_assert_eq(h->value.s + h->value.len, h->line.s + h->line.len);
+			cr_assert_eq(h->value.s[h->value.len - 1], 'a', "len %u lf %d", len, lf);
+			cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_LENGTH], 1);
+			free_bufs();
+		}
+	}
+}
+
 Test(sip_parse, bare_lf_line_ends_parse_like_crlf)
 {
 	char lf[sizeof(reg_typical)];
@@ -659,6 +688,27 @@ Test(sip_parse, compact_header_forms_are_recognised)
 		if (compact)
 			cr_expect_eq(msg.hdr_count[id], 1, "%s", sip_header_name(id));
 	}
+}
+
+/* Names that share a prefix or first letters with a usual one are not
+ * taken for it, and a usual name in another case is still found (by the
+ * general lookup rather than the exact-spelling fast path). */
+Test(sip_parse, header_names_sharing_a_prefix_are_told_apart)
+{
+	cr_assert_eq(parse_reg("Call-Info: <http://x>\r\nCSeqX: 2\r\nContacts: <sip:x@y>\r\n"
+			       "Content-Lengths: 5\r\nContent-Type: text/plain\r\nCon: 1\r\n"
+			       "CONTACT: <sip:z@w>\r\ncontent-length: 0\r\nCo: 1\r\n"),
+		     0);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CALL_ID], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CSEQ], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTACT], 1);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_TYPE], 1);
+	/* content-length here and Content-Length: 0 that parse_reg() adds. */
+	cr_assert_eq(msg.hdr_count[SIP_HDR_CONTENT_LENGTH], 2);
+	cr_assert_eq(msg.hdr_count[SIP_HDR_OTHER], 6);
+	assert_tstr(sip_header_first(&msg, SIP_HDR_CONTACT)->value, "<sip:z@w>");
+	assert_tstr(msg.call_id, "a84b4c76e66710@pc33.example.com");
+	cr_assert_eq(msg.cseq, 314159);
 }
 
 Test(sip_parse, header_name_table_round_trips_full_and_compact_names)
@@ -811,6 +861,44 @@ Test(sip_parse, request_line_must_have_exactly_three_single_spaced_elements)
 		cr_expect_str_eq(msg.error, "Malformed Request-Line", "%s", bad[i]);
 		/* The 400 can still be routed. */
 		cr_expect(msg.via_ok, "%s", bad[i]);
+	}
+}
+
+/* Request-Lines ending in " SIP/2.0" (the usual case, split from its
+ * end) give the elements and errors the general split gives. */
+Test(sip_parse, request_line_ending_in_sip_2_0_splits_like_any_other)
+{
+	static const struct {
+		const char *line;
+		const char *ruri;   /* expected, or NULL */
+		const char *error;  /* expected m->error, or NULL */
+	} cases[] = {
+		{ "REGISTER sip:example.com SIP/2.0", "sip:example.com", NULL },
+		{ "REGISTER SIPS:a@example.com:5061;lr SIP/2.0", "SIPS:a@example.com:5061;lr", NULL },
+		{ "REGISTER tel:+123 SIP/2.0", "tel:+123", NULL },
+		{ "REGISTER sip:a b SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER sip:example.com  SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER  sip:example.com SIP/2.0", NULL, "Malformed Request-Line" },
+		{ "REGISTER <sip:example.com> SIP/2.0", "<sip:example.com>", "Malformed Request-URI" },
+		{ "REGISTER sip:@@ SIP/2.0", "sip:@@", NULL },
+		{ "REGISTER sip: SIP/2.0", "sip:", "Malformed Request-URI" },
+	};
+	char b[1024];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b), "%s\r\n" REG_CORE "Content-Length: 0\r\n\r\n",
+				 cases[i].line);
+		int r = parse_n(b, (size_t)n);
+		if (cases[i].error) {
+			cr_expect_eq(r, TDM_EMALFORMED, "%s", cases[i].line);
+			cr_expect_str_eq(msg.error, cases[i].error, "%s", cases[i].line);
+		} else {
+			cr_expect_eq(r, 0, "%s: %s", cases[i].line, msg.error);
+			cr_expect(teq(msg.version, "SIP/2.0"), "%s", cases[i].line);
+		}
+		if (cases[i].ruri)
+			cr_expect(teq(msg.ruri, cases[i].ruri), "%s: ruri %.*s", cases[i].line,
+				  TSTR_FMT(msg.ruri));
 	}
 }
 
@@ -974,6 +1062,79 @@ Test(sip_parse, cseq_must_fit_32_bits_and_name_the_request_method)
 #undef fmt
 }
 
+/* The usual CSeq (up to 8 digits, one SP, the request's method) and the
+ * forms the general grammar decides (9 or more digits, other LWS, another
+ * spelling) give the same number and method. */
+Test(sip_parse, cseq_usual_and_general_forms_decode_alike)
+{
+#define fmt REG_START                                                            \
+	"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n"        \
+	"To: <sip:a@b>\r\nCall-ID: c@h\r\nCSeq: %s\r\n\r\n"
+	static const struct {
+		const char *cseq;
+		uint32_t n;
+	} cases[] = {
+		{ "1 REGISTER", 1 },
+		{ "99999999 REGISTER", 99999999 },
+		{ "999999999 REGISTER", 999999999 },
+		{ "1000000000 REGISTER", 1000000000 },
+		{ "00000007 REGISTER", 7 },
+		{ "7  REGISTER", 7 },
+		{ "7\tREGISTER", 7 },
+		{ "7\r\n REGISTER", 7 },
+	};
+	char b[1024];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b), fmt, cases[i].cseq);
+		cr_expect_eq(parse_n(b, (size_t)n), 0, "%s: %s", cases[i].cseq, msg.error);
+		cr_expect_eq(msg.cseq, cases[i].n, "%s", cases[i].cseq);
+		cr_expect_eq(msg.cseq_method, SIP_REGISTER, "%s", cases[i].cseq);
+		cr_expect(teq(msg.cseq_method_name, "REGISTER"), "%s", cases[i].cseq);
+	}
+	/* A method of the same length that differs in its last byte, or a
+	 * prefix of the request's method, does not match it. */
+	static const char *const bad[] = { "1 REGISTEr", "1 REGISTE", "1 REGISTERR", "1 RE" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(b, sizeof(b), fmt, bad[i]);
+		cr_expect_eq(parse_n(b, (size_t)n), TDM_EMALFORMED, "%s", bad[i]);
+		cr_expect_str_eq(msg.error, "CSeq method does not match", "%s", bad[i]);
+	}
+#undef fmt
+}
+
+/* Two-digit Max-Forwards values (the usual form, decoded apart) give
+ * their value, a leading zero included; a two-byte value with a
+ * non-digit is malformed, as with any other length. */
+Test(sip_parse, two_digit_max_forwards_decode_like_any_other)
+{
+	static const struct {
+		const char *mf;
+		int32_t v; /* -2: malformed */
+	} cases[] = {
+		{ "70", 70 }, { "09", 9 }, { "99", 99 }, { "00", 0 }, { "7", 7 }, { "070", 70 },
+		{ "7a", -2 }, { "a7", -2 }, { "/0", -2 }, { "9:", -2 },
+	};
+	char b[512];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(b, sizeof(b),
+				 "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+				 "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+				 "CSeq: 1 OPTIONS\r\nMax-Forwards: %s\r\n\r\n",
+				 cases[i].mf);
+		int r = parse_n(b, (size_t)n);
+		if (cases[i].v == -2) {
+			cr_expect_eq(r, TDM_EMALFORMED, "%s", cases[i].mf);
+			cr_expect_str_eq(msg.error, "Malformed Max-Forwards", "%s", cases[i].mf);
+			cr_expect_eq(msg.max_forwards, SIP_ABSENT, "%s", cases[i].mf);
+		} else {
+			cr_expect_eq(r, 0, "%s", cases[i].mf);
+			cr_expect_eq(msg.max_forwards, cases[i].v, "%s", cases[i].mf);
+		}
+	}
+}
+
 Test(sip_parse, max_forwards_is_0_to_255)
 {
 	cr_assert_eq(parse("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>;tag=1\r\n"
@@ -1101,6 +1262,30 @@ Test(sip_parse, via_ok_is_set_by_the_first_via_parm_even_when_a_later_one_is_bad
 	cr_assert(msg.via_ok);
 	assert_tstr(msg.via.host, "192.0.2.1");
 	assert_tstr(msg.via.branch, "z9hG4bK1");
+}
+
+/* A message without Via leaves no top Via behind, even when the struct
+ * held one from the message parsed before (sip_parse() clears it only
+ * when no Via came). */
+Test(sip_parse, message_without_via_leaves_no_top_via_from_the_previous_one)
+{
+	static const char resp[] = "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	cr_assert_eq(parse(reg_typical), 0);
+	cr_assert(msg.via_ok);
+	cr_assert(msg.via.rport);
+	cr_assert_eq(parse_n(resp, sizeof(resp) - 1), 0);
+	cr_assert_not(msg.via_ok);
+	cr_assert_not(msg.via.rport);
+	cr_assert_eq(msg.via.port, 0);
+	cr_assert_eq(msg.via.host.len, 0);
+	cr_assert_eq(msg.via.branch.len, 0);
+
+	cr_assert_eq(parse(reg_typical), 0);
+	cr_assert_eq(parse("\r\n\r\n"), TDM_ETRUNCATED);
+	cr_assert_not(msg.via_ok);
+	cr_assert_eq(msg.via.port, 0);
+	cr_assert_eq(msg.via.host.len, 0);
 }
 
 Test(sip_parse, many_via_parms_in_one_field_keep_the_first_as_top_via)
@@ -1397,6 +1582,85 @@ Test(sip_parse, contact_instance_and_reg_id_decode)
 		cr_expect_eq(sip_parse_contacts(&msg), TDM_EMALFORMED, "reg-id=%s", bad[i]);
 		cr_expect_str_eq(msg.error, "Bad reg-id in Contact");
 	}
+}
+
+/* sip_parse_contacts() decodes a field holding one contact in the usual
+ * shape without splitting the list first: commas inside the quoted
+ * display name, the <URI> or a quoted parameter value do not split it,
+ * and a field with two contacts, or a second field, still gives each. */
+Test(sip_parse, one_contact_field_with_inner_commas_is_one_contact)
+{
+	cr_assert_eq(parse_reg("Contact: \"Bell, A.\" <sip:a,b@192.0.2.1;p=1>;"
+			       "+sip.instance=\"<urn:x,y>\";expires=30\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 1);
+	assert_tstr(msg.contacts[0].na.display, "\"Bell, A.\"");
+	assert_tstr(msg.contacts[0].na.uri, "sip:a,b@192.0.2.1;p=1");
+	assert_tstr(msg.contacts[0].instance, "<urn:x,y>");
+	cr_assert_eq(msg.contacts[0].expires, 30);
+	cr_assert_eq(msg.contacts[0].uri_rc, 0);
+	assert_tstr(msg.contacts[0].uri.user, "a,b");
+	assert_tstr(msg.contacts[0].uri.host, "192.0.2.1");
+
+	cr_assert_eq(parse_reg("Contact: <sip:a@h1>;expires=10,<sip:a@h2>;q=0.5\r\n"
+			       "m: <sip:a@h3>\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 3);
+	assert_tstr(msg.contacts[0].uri.host, "h1");
+	cr_assert_eq(msg.contacts[0].expires, 10);
+	assert_tstr(msg.contacts[1].uri.host, "h2");
+	cr_assert_eq(msg.contacts[1].q, 500);
+	assert_tstr(msg.contacts[2].uri.host, "h3");
+	cr_assert_eq(msg.contacts[2].expires, SIP_ABSENT);
+}
+
+/* A contact parameter is matched on its whole name, whatever its length:
+ * names that share a prefix or a length with a known one are ignored. */
+Test(sip_parse, contact_parameters_match_whole_names_only)
+{
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;expire=5;expiresx=6;qq=1;Q=0.25;"
+			       "reg-i=3;EXPIRES=7\r\n"),
+		     0);
+	cr_assert_eq(sip_parse_contacts(&msg), 0);
+	cr_assert_eq(msg.ncontacts, 1);
+	cr_assert_eq(msg.contacts[0].expires, 7);
+	cr_assert_eq(msg.contacts[0].q, 250);
+	cr_assert_eq(msg.contacts[0].reg_id, SIP_ABSENT);
+}
+
+/* A bad parameter in a contact the fast path takes is refused with its
+ * reason, as the general path refuses it. */
+Test(sip_parse, bad_parameter_of_a_single_usual_contact_is_refused)
+{
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;q=2\r\n"), 0);
+	cr_assert_eq(sip_parse_contacts(&msg), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Bad q value in Contact");
+	cr_assert_eq(parse_reg("Contact: <sip:a@h>;q=0.5;;\r\n"), 0);
+	cr_assert_eq(sip_parse_contacts(&msg), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Malformed Contact");
+}
+
+/* When the To of a REGISTER is refused, after its URI was decoded by the
+ * fast path, to_uri_rc says so and to holds nothing. */
+Test(sip_parse, refused_to_of_a_register_leaves_no_decoded_uri)
+{
+	static const char b[] =
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+		"To: <sip:alice@example.com>;tag\r\n"
+		"From: <sip:alice@example.com>;tag=1\r\n"
+		"Call-ID: c1\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Content-Length: 0\r\n\r\n";
+
+	cr_assert_eq(parse_n(b, sizeof(b) - 1), TDM_EMALFORMED);
+	cr_assert_str_eq(msg.error, "Malformed To header");
+	cr_assert_eq(msg.to_uri_rc, TDM_EMALFORMED);
+	cr_assert_eq(msg.to.uri.len, 0);
+	cr_assert_eq(msg.to.tag.len, 0);
+	assert_tstr(msg.from.tag, "1");
 }
 
 Test(sip_parse, contact_star_must_be_alone)

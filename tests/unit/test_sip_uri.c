@@ -98,6 +98,24 @@ Test(sip_uri, minimal_and_sips_and_ipv6_uris_decode)
 	cr_assert_eq(u.port, 65535);
 }
 
+/* "sip:" is recognised in any case of its letters, and only with ':'
+ * right after them; a byte that merely ORs to a letter or to ':' is not
+ * taken for one. */
+Test(sip_uri, sip_scheme_is_case_insensitive_and_exact)
+{
+	static const char *const sip[] = { "sip:a@b", "SIP:a@b", "sIp:a@b", "Sip:b" };
+	static const char *const bad[] = { "sip\x1a" "a@b", "s\x09p:a@b", "\x13ip:a@b", "sip;a@b" };
+	struct sip_uri u;
+
+	for (unsigned i = 0; i < sizeof(sip) / sizeof(sip[0]); i++) {
+		cr_expect_eq(sip_uri_parse(exact(sip[i]), &u), 0, "%s", sip[i]);
+		cr_expect_eq(u.scheme, SIP_URI_SIP, "%s", sip[i]);
+		cr_expect_eq(u.scheme_name.len, 3, "%s", sip[i]);
+	}
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(sip_uri_parse(exact(bad[i]), &u), TDM_EMALFORMED, "%s", bad[i]);
+}
+
 Test(sip_uri, user_part_may_hold_semicolons_question_marks_and_escapes)
 {
 	struct sip_uri u;

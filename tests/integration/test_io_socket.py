@@ -32,6 +32,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+SANITIZER_REPORTS = ("AddressSanitizer", "runtime error:", "ThreadSanitizer", "LeakSanitizer")
+
+
+def assert_clean_stop(test, node, rc):
+    """tandemd exited 0 and its log holds no sanitizer report."""
+    log = node.read_log()
+    test.assertEqual(rc, 0, "tandemd must exit 0 on SIGTERM; log:\n" + log)
+    for bad in SANITIZER_REPORTS:
+        test.assertNotIn(bad, log, "sanitizer report in the log:\n" + log)
+
+
 def burst(node, count, via="127.0.0.1", family=socket.AF_INET, src="127.0.0.1", chunk=200):
     """Send count OPTIONS from one socket, chunk at a time as fast as
     possible, reading the chunk's answers (up to 5 s) before the next
@@ -69,7 +80,7 @@ class BlockedWorkerStops(unittest.TestCase):
         t0 = time.monotonic()
         rc = node.stop(timeout=15)
         took = time.monotonic() - t0
-        self.assertEqual(rc, 0, node.read_log())
+        assert_clean_stop(self, node, rc)
         self.assertLess(took, self.BOUND_S, "tandemd took %.2f s to stop" % took)
 
     def test_one_socket_per_worker_blocked_in_recvmmsg(self):
@@ -115,7 +126,7 @@ class IdleWorker(unittest.TestCase):
             self.assertLess(used, 0.15, "idle node used %.2f s of CPU in 3 s" % used)
             # And it still answers after the idle period.
             self.assertEqual(status_of(udp_request(node, options(9))), 200)
-            self.assertEqual(node.stop(), 0)
+            assert_clean_stop(self, node, node.stop())
         finally:
             node.close()
 
@@ -139,7 +150,7 @@ class BothFamilies(unittest.TestCase):
             self.assertEqual(c["tx_errors"], 0)
             self.assertEqual(sum(w["rx_datagrams"] for w in stats["workers"]), 1000)
             node.host = "127.0.0.1"
-            self.assertEqual(node.stop(), 0)
+            assert_clean_stop(self, node, node.stop())
         finally:
             node.close()
 
@@ -158,7 +169,7 @@ class BothFamilies(unittest.TestCase):
                 data, peer = s.recvfrom(65535)
             self.assertTrue(data.startswith(b"SIP/2.0 200"), data[:40])
             self.assertEqual(peer[0], "127.0.0.2")
-            self.assertEqual(node.stop(), 0)
+            assert_clean_stop(self, node, node.stop())
         finally:
             node.close()
 

@@ -5,10 +5,10 @@
  * Every worker has its own UDP socket per listen address, all bound with
  * SO_REUSEPORT so that the kernel spreads the flows over the workers (by
  * hash of the 4-tuple: a phone keeps talking to the same worker). A worker
- * reads a burst with recvmmsg(MSG_DONTWAIT) from each of its sockets in
- * turn, runs the pipeline over the burst, and sends the replies with one
+ * reads a burst with one recvmmsg from each of its sockets in turn, runs
+ * the pipeline over the burst, and sends the replies with one
  * sendmmsg(MSG_DONTWAIT) as soon as the burst is done: two system calls
- * per burst while the queue is not empty.
+ * per burst.
  *
  * When every socket is empty the worker first busy-polls for a short,
  * adaptive window (io_worker.spin_ns, at most IO_SPIN_MAX_NS: the next

@@ -10,15 +10,15 @@
  * sendmmsg(MSG_DONTWAIT) as soon as the burst is done: two system calls
  * per burst.
  *
- * When every socket is empty the worker first busy-polls for a short,
- * adaptive window (io_worker.spin_ns, at most IO_SPIN_MAX_NS: the next
- * datagram usually comes sooner than a sleep and a wake-up would cost),
- * then goes RCU-offline and blocks: in recvmmsg(MSG_WAITFORONE) on its one
- * socket when it has one (the wait and the next burst in one call), in
- * poll() over its sockets and the stop eventfd when it has several. The
- * stop path wakes a worker blocked in recvmmsg with shutdown(SHUT_RD) on
- * its sockets (and SO_RCVTIMEO bounds the wait in any case).
- * docs/architecture.md, "The socket worker's loop", has the figures.
+ * With one socket the worker waits for traffic in the receive call itself,
+ * RCU-offline: recvmmsg(MSG_WAITFORONE) sleeps until the first datagram and
+ * returns at once when some are queued. With several sockets it reads each
+ * with MSG_DONTWAIT and, when all are empty, goes offline and sleeps in
+ * poll() over them and the stop eventfd. It does not busy-poll (measured:
+ * it cost more CPU than it saved). The stop path wakes a worker blocked in
+ * recvmmsg with shutdown(SHUT_RD) on its sockets (and SO_RCVTIMEO bounds
+ * the wait in any case). docs/architecture.md, "The socket worker's loop",
+ * has the figures.
  *
  * Sockets bound to a wildcard address learn each datagram's destination
  * address (IP_PKTINFO / IPV6_RECVPKTINFO) and answer from it, so replies
@@ -43,7 +43,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "io_socket.h"
 #include "log.h"
 #include "rcu.h"
@@ -61,16 +60,6 @@
 #define IO_SNDBUF (4 << 20)
 #define IO_MAX_LISTEN 16
 #define IO_CMSG_SPACE 64
-/* Busy-poll window after the queue ran empty: adaptive between 0 and
- * IO_SPIN_MAX_NS (see spin_found()). The bound is about what a sleep and a
- * wake-up cost the worker in CPU on the 2-CPU VM of docs/benchmarks.md
- * (schedule, idle exit, the waker's IPI): spinning longer than that costs
- * more CPU than it saves, and takes the CPU from a load generator or
- * another worker sharing it. */
-#define IO_SPIN_MAX_NS 10000u
-#define IO_SPIN_START_NS 0u
-/* A blocking receive that returns sooner than this did not sleep. */
-#define IO_NO_SLEEP_NS 2000u
 /* A worker blocked in recvmmsg() wakes at least this often (the stop path
  * does not depend on it: shutdown() wakes it at once). */
 #define IO_WAIT_MAX_MS 10000
@@ -83,7 +72,6 @@ struct io_worker {
 	int fds[IO_MAX_LISTEN];
 	pthread_t thread;
 	bool started;
-	uint32_t spin_ns;                /* current busy-poll window */
 
 	/* Burst state: the sockets' buffers, owned by this worker only. */
 	struct mmsghdr rx[IO_BURST];
@@ -259,7 +247,6 @@ int io_socket_create(const struct io_params *p, struct io_socket **out, char *er
 			rc = errf(err, cap, -ENOMEM, "out of memory");
 			goto fail;
 		}
-		iw->spin_ns = IO_SPIN_START_NS;
 		for (unsigned k = 0; k < IO_BURST; k++) {
 			iw->rx_iov[k] = (struct iovec){ iw->rx_buf + (size_t)k * IO_RX_STRIDE,
 							IO_RX_MAX };
@@ -448,39 +435,6 @@ static unsigned service(struct io_worker *iw, unsigned l)
 }
 
 /*
- * The busy-poll window adapts to the traffic. A spin that found a datagram
- * widens it (by half and 1 us, up to IO_SPIN_MAX_NS); a spin that ran out
- * is followed by a blocking wait, and the length of that wait decides: a
- * wait shorter than IO_SPIN_MAX_NS means a wider window would have caught
- * the datagram (widen to cover it); a longer one means the traffic is
- * sparse (halve the window, down to 0 below 1 us: no spinning at all at
- * low rates, and none when idle).
- */
-static void spin_found(struct io_worker *iw)
-{
-	uint32_t s = iw->spin_ns + iw->spin_ns / 2 + 1000u;
-
-	iw->spin_ns = s > IO_SPIN_MAX_NS ? IO_SPIN_MAX_NS : s;
-}
-
-static void spin_waited(struct io_worker *iw, uint64_t waited_ns)
-{
-	/* A receive that came back this soon found its datagram queued and
-	 * never slept: it says nothing about the window. */
-	if (waited_ns < IO_NO_SLEEP_NS)
-		return;
-	if (waited_ns < IO_SPIN_MAX_NS) {
-		uint64_t s = waited_ns + waited_ns / 4 + 1000u;
-		if (s > iw->spin_ns)
-			iw->spin_ns = s > IO_SPIN_MAX_NS ? IO_SPIN_MAX_NS : (uint32_t)s;
-	} else {
-		iw->spin_ns /= 2;
-		if (iw->spin_ns < 1000u)
-			iw->spin_ns = 0;
-	}
-}
-
-/*
  * Wait for traffic, offline (a blocked worker must not hold grace periods
  * up). With one socket the wait is the next burst's recvmmsg itself
  * (MSG_WAITFORONE: block for the first datagram, then take what else is
@@ -518,7 +472,6 @@ static void *worker_main(void *arg)
 	struct io_socket *io = iw->io;
 	struct pollfd pfd[IO_MAX_LISTEN + 1];
 	unsigned nl = io->nlisten;
-	uint64_t spin_from = 0;          /* 0: not spinning */
 
 	rcu_register_thread();
 
@@ -530,38 +483,22 @@ static void *worker_main(void *arg)
 
 	while (!stopping(io)) {
 		unsigned got = 0;
-		uint64_t now;
 
-		/* With one socket and no busy-poll window there is nothing to
-		 * do between bursts but wait: straight to recvmmsg(), which
-		 * returns at once when datagrams are queued. Two system calls
-		 * per burst, recvmmsg and sendmmsg. */
-		if (nl > 1 || iw->spin_ns) {
-			for (unsigned l = 0; l < nl; l++)
-				got += service(iw, l);
-			tdm_rcu_quiescent_state();
-			if (got) {
-				if (spin_from)
-					spin_found(iw);
-				spin_from = 0;
-				continue;
-			}
-
-			/* Empty: busy-poll while the window lasts. */
-			now = clock_mono_ns();
-			if (!spin_from)
-				spin_from = now;
-			if (now - spin_from < iw->spin_ns)
-				continue;
-			spin_from = 0;
-		} else {
-			now = clock_mono_ns();
+		/* One socket: nothing to do between bursts but wait, so go
+		 * straight to recvmmsg(), which returns at once when datagrams
+		 * are queued. Two system calls per burst, recvmmsg and
+		 * sendmmsg; going offline and online again around the wait is
+		 * this turn's quiescent state. */
+		if (nl == 1) {
+			wait_and_service(iw, pfd);
+			continue;
 		}
 
-		/* Then block, offline. Going offline (and online again) is
-		 * this turn's quiescent state. */
-		got = wait_and_service(iw, pfd);
-		spin_waited(iw, clock_mono_ns() - now);
+		for (unsigned l = 0; l < nl; l++)
+			got += service(iw, l);
+		tdm_rcu_quiescent_state();
+		if (!got)
+			wait_and_service(iw, pfd);
 	}
 
 	tdm_rcu_unregister_thread();

@@ -5,10 +5,20 @@
  * Every worker has its own UDP socket per listen address, all bound with
  * SO_REUSEPORT so that the kernel spreads the flows over the workers (by
  * hash of the 4-tuple: a phone keeps talking to the same worker). A worker
- * reads a burst with recvmmsg(MSG_DONTWAIT) from each of its sockets in
- * turn, runs the pipeline over the burst, and sends the replies with one
- * sendmmsg. When every socket is empty it goes RCU-offline and sleeps in
- * poll() until a datagram or the stop signal arrives.
+ * reads a burst with one recvmmsg from each of its sockets in turn, runs
+ * the pipeline over the burst, and sends the replies with one
+ * sendmmsg(MSG_DONTWAIT) as soon as the burst is done: two system calls
+ * per burst.
+ *
+ * With one socket the worker waits for traffic in the receive call itself,
+ * RCU-offline: recvmmsg(MSG_WAITFORONE) sleeps until the first datagram and
+ * returns at once when some are queued. With several sockets it reads each
+ * with MSG_DONTWAIT and, when all are empty, goes offline and sleeps in
+ * poll() over them and the stop eventfd. It does not busy-poll (measured:
+ * it cost more CPU than it saved). The stop path wakes a worker blocked in
+ * recvmmsg with shutdown(SHUT_RD) on its sockets (and SO_RCVTIMEO bounds
+ * the wait in any case). docs/architecture.md, "The socket worker's loop",
+ * has the figures.
  *
  * Sockets bound to a wildcard address learn each datagram's destination
  * address (IP_PKTINFO / IPV6_RECVPKTINFO) and answer from it, so replies
@@ -39,9 +49,20 @@
 
 #define IO_BURST 32
 #define IO_RX_MAX 65536            /* largest UDP payload, rounded up */
+/* Buffer slots are IO_SKEW bytes (9 cache lines) longer than they need
+ * be, so that the starts of the 32 datagrams of a burst (and of their
+ * replies) fall into different cache sets instead of all aliasing at
+ * 64 KiB (8 KiB) strides. */
+#define IO_SKEW 576
+#define IO_RX_STRIDE (IO_RX_MAX + IO_SKEW)
+#define IO_TX_STRIDE (DP_REPLY_MAX + IO_SKEW)
 #define IO_RCVBUF (4 << 20)
+#define IO_SNDBUF (4 << 20)
 #define IO_MAX_LISTEN 16
 #define IO_CMSG_SPACE 64
+/* A worker blocked in recvmmsg() wakes at least this often (the stop path
+ * does not depend on it: shutdown() wakes it at once). */
+#define IO_WAIT_MAX_MS 10000
 
 struct io_worker {
 	struct dp_worker dp;             /* first: aligned, hot */
@@ -62,8 +83,8 @@ struct io_worker {
 	union tdm_addr tx_name[IO_BURST];
 	uint8_t tx_cmsg[IO_BURST][IO_CMSG_SPACE];
 	struct dp_reply replies[IO_BURST];
-	char *rx_buf;                    /* IO_BURST * IO_RX_MAX */
-	char *tx_buf;                    /* IO_BURST * DP_REPLY_MAX */
+	char *rx_buf;                    /* IO_BURST * IO_RX_STRIDE */
+	char *tx_buf;                    /* IO_BURST * IO_TX_STRIDE */
 };
 
 struct io_socket {
@@ -71,6 +92,7 @@ struct io_socket {
 	unsigned nlisten;
 	union tdm_addr listen[IO_MAX_LISTEN];
 	bool wildcard[IO_MAX_LISTEN];
+	bool any_wildcard;
 	int stop_fd;
 	atomic_bool stop;
 	struct io_worker *workers;       /* nworkers, cache-aligned */
@@ -95,11 +117,14 @@ static int open_socket(const union tdm_addr *a, bool reuseport, bool pktinfo,
 		       char *err, size_t cap)
 {
 	char name[TDM_ADDR_STRLEN];
-	int one = 1, size = IO_RCVBUF;
+	struct timeval wait = { IO_WAIT_MAX_MS / 1000, (IO_WAIT_MAX_MS % 1000) * 1000 };
+	int one = 1, rcv = IO_RCVBUF, snd = IO_SNDBUF;
 	int fd, rc;
 
 	addr_format(a, name, sizeof(name));
-	fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Blocking: the worker waits in recvmmsg(MSG_WAITFORONE); every other
+	 * call says MSG_DONTWAIT. */
+	fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return errf(err, cap, -errno, "%s: cannot create a socket: %s", name,
 			    strerror(errno));
@@ -116,8 +141,16 @@ static int open_socket(const union tdm_addr *a, bool reuseport, bool pktinfo,
 		else
 			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	}
-	/* Best effort: a bigger queue absorbs bursts of REGISTERs. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	/* Best effort: a bigger queue absorbs bursts of REGISTERs, and a bigger
+	 * send buffer keeps a burst of replies from failing with EAGAIN while
+	 * earlier ones still sit in receivers' queues (on loopback a reply is
+	 * charged to our socket until its receiver reads it). Above the
+	 * sysctl limits only with CAP_NET_ADMIN (the FORCE options). */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
 	if (bind(fd, &a->sa, addr_len(a)) < 0) {
 		rc = -errno;
 		close(fd);
@@ -163,8 +196,10 @@ int io_socket_create(const struct io_params *p, struct io_socket **out, char *er
 	io->nlisten = p->nlisten;
 	io->stop_fd = -1;
 	memcpy(io->listen, p->listen, p->nlisten * sizeof(p->listen[0]));
-	for (unsigned l = 0; l < p->nlisten; l++)
+	for (unsigned l = 0; l < p->nlisten; l++) {
 		io->wildcard[l] = addr_is_any(&io->listen[l]);
+		io->any_wildcard |= io->wildcard[l];
+	}
 
 	io->workers = aligned_alloc(64, sizeof(struct io_worker) * p->workers);
 	if (!io->workers) {
@@ -206,11 +241,25 @@ int io_socket_create(const struct io_params *p, struct io_socket **out, char *er
 				goto fail;
 			}
 		}
-		iw->rx_buf = malloc((size_t)IO_BURST * IO_RX_MAX);
-		iw->tx_buf = malloc((size_t)IO_BURST * DP_REPLY_MAX);
+		iw->rx_buf = malloc((size_t)IO_BURST * IO_RX_STRIDE);
+		iw->tx_buf = malloc((size_t)IO_BURST * IO_TX_STRIDE);
 		if (!iw->rx_buf || !iw->tx_buf) {
 			rc = errf(err, cap, -ENOMEM, "out of memory");
 			goto fail;
+		}
+		for (unsigned k = 0; k < IO_BURST; k++) {
+			iw->rx_iov[k] = (struct iovec){ iw->rx_buf + (size_t)k * IO_RX_STRIDE,
+							IO_RX_MAX };
+			iw->rx[k].msg_hdr = (struct msghdr){
+				.msg_name = &iw->rx_name[k],
+				.msg_iov = &iw->rx_iov[k],
+				.msg_iovlen = 1,
+			};
+			iw->tx[k].msg_hdr = (struct msghdr){
+				.msg_name = &iw->tx_name[k],
+				.msg_iov = &iw->tx_iov[k],
+				.msg_iovlen = 1,
+			};
 		}
 		dp_worker_init(&iw->dp, i, p->shared, p->pools[i]);
 	}
@@ -290,32 +339,35 @@ static void set_reply_source(struct msghdr *rx, struct msghdr *tx, uint8_t *cbuf
 	}
 }
 
-/* Receive and answer one burst from socket l. Returns the datagrams read. */
-static int service(struct io_worker *iw, unsigned l)
+/* Make the first n receive headers ready again (the kernel wrote their
+ * lengths and flags). Only the lengths change between calls. The headers
+ * serve every socket of the worker, so they carry control buffers when any
+ * socket is bound to a wildcard address (only those ask for IP_PKTINFO;
+ * the others leave the buffer empty). */
+static void rx_reset(struct io_worker *iw, unsigned n)
+{
+	bool wildcard = iw->io->any_wildcard;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct msghdr *h = &iw->rx[i].msg_hdr;
+
+		h->msg_namelen = sizeof(iw->rx_name[i]);
+		h->msg_control = wildcard ? iw->rx_cmsg[i] : NULL;
+		h->msg_controllen = wildcard ? IO_CMSG_SPACE : 0;
+		h->msg_flags = 0;
+	}
+}
+
+/* Answer the n datagrams just read from socket l, and send the replies. */
+static void answer(struct io_worker *iw, unsigned l, unsigned n)
 {
 	struct dp_worker *w = &iw->dp;
 	bool wildcard = iw->io->wildcard[l];
 	int fd = iw->fds[l];
 	unsigned k = 0;
-	int n;
-
-	for (unsigned i = 0; i < IO_BURST; i++) {
-		iw->rx_iov[i] = (struct iovec){ iw->rx_buf + (size_t)i * IO_RX_MAX, IO_RX_MAX };
-		iw->rx[i].msg_hdr = (struct msghdr){
-			.msg_name = &iw->rx_name[i],
-			.msg_namelen = sizeof(iw->rx_name[i]),
-			.msg_iov = &iw->rx_iov[i],
-			.msg_iovlen = 1,
-			.msg_control = wildcard ? iw->rx_cmsg[i] : NULL,
-			.msg_controllen = wildcard ? IO_CMSG_SPACE : 0,
-		};
-	}
-	n = recvmmsg(fd, iw->rx, IO_BURST, MSG_DONTWAIT, NULL);
-	if (n <= 0)
-		return 0;
 
 	dp_burst_begin(w);
-	for (int i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		struct msghdr *h = &iw->rx[i].msg_hdr;
 		struct dp_reply *rep = &iw->replies[k];
 
@@ -330,38 +382,88 @@ static int service(struct io_worker *iw, unsigned l)
 			.src = iw->rx_name[i],
 			.local = (uint16_t)l,
 		};
-		rep->data = iw->tx_buf + (size_t)k * DP_REPLY_MAX;
+		rep->data = iw->tx_buf + (size_t)k * IO_TX_STRIDE;
 		rep->cap = DP_REPLY_MAX;
 		if (!dp_process(w, &dg, rep) || rep->len == 0)
 			continue;
 
+		/* msg_name, msg_iov and msg_iovlen point at this slot's own
+		 * name and iovec since io_socket_create(). */
+		struct msghdr *t = &iw->tx[k].msg_hdr;
 		iw->tx_name[k] = rep->dst;
 		iw->tx_iov[k] = (struct iovec){ rep->data, rep->len };
-		iw->tx[k].msg_hdr = (struct msghdr){
-			.msg_name = &iw->tx_name[k],
-			.msg_namelen = addr_len(&rep->dst),
-			.msg_iov = &iw->tx_iov[k],
-			.msg_iovlen = 1,
-		};
+		t->msg_namelen = addr_len(&rep->dst);
+		t->msg_control = NULL;
+		t->msg_controllen = 0;
 		if (wildcard)
-			set_reply_source(h, &iw->tx[k].msg_hdr, iw->tx_cmsg[k]);
+			set_reply_source(h, t, iw->tx_cmsg[k]);
 		k++;
 	}
+	rx_reset(iw, n);
 
 	for (unsigned sent = 0; sent < k;) {
-		int r = sendmmsg(fd, iw->tx + sent, k - sent, 0);
+		int r = sendmmsg(fd, iw->tx + sent, k - sent, MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			/* This datagram cannot go (no route, bad address):
-			 * count it and carry on with the rest. */
+			/* This datagram cannot go (no route, bad address, the
+			 * send buffer full): count it and carry on with the
+			 * rest. */
 			dp_count(&w->ctr, DP_CTR_tx_errors);
 			sent++;
 			continue;
 		}
 		sent += (unsigned)r;
 	}
-	return n;
+}
+
+static bool stopping(const struct io_socket *io)
+{
+	return atomic_load_explicit(&io->stop, memory_order_acquire);
+}
+
+/* Read and answer one burst from socket l without waiting. Returns the
+ * datagrams read. */
+static unsigned service(struct io_worker *iw, unsigned l)
+{
+	int n = recvmmsg(iw->fds[l], iw->rx, IO_BURST, MSG_DONTWAIT, NULL);
+
+	if (n <= 0)
+		return 0;
+	answer(iw, l, (unsigned)n);
+	return (unsigned)n;
+}
+
+/*
+ * Wait for traffic, offline (a blocked worker must not hold grace periods
+ * up). With one socket the wait is the next burst's recvmmsg itself
+ * (MSG_WAITFORONE: block for the first datagram, then take what else is
+ * queued); with several, poll() on them and the stop eventfd. Returns the
+ * datagrams read and answered.
+ */
+static unsigned wait_and_service(struct io_worker *iw, struct pollfd *pfd)
+{
+	struct io_socket *io = iw->io;
+	unsigned nl = io->nlisten;
+	int n;
+
+	tdm_rcu_thread_offline();
+	if (nl > 1) {
+		poll(pfd, nl + 1, IO_WAIT_MAX_MS);
+		tdm_rcu_thread_online();
+		return 0;
+	}
+	n = recvmmsg(iw->fds[0], iw->rx, IO_BURST, MSG_WAITFORONE, NULL);
+	tdm_rcu_thread_online();
+	/* After shutdown(SHUT_RD) recvmmsg() returns empty "datagrams":
+	 * nothing read once the stop flag is up is answered or counted. */
+	if (n <= 0 || stopping(io)) {
+		if (n > 0)
+			rx_reset(iw, (unsigned)n);
+		return 0;
+	}
+	answer(iw, 0, (unsigned)n);
+	return (unsigned)n;
 }
 
 static void *worker_main(void *arg)
@@ -373,23 +475,30 @@ static void *worker_main(void *arg)
 
 	rcu_register_thread();
 
-	for (unsigned l = 0; l < nl; l++)
+	for (unsigned l = 0; l < nl; l++) {
 		pfd[l] = (struct pollfd){ .fd = iw->fds[l], .events = POLLIN };
+	}
+	rx_reset(iw, IO_BURST);
 	pfd[nl] = (struct pollfd){ .fd = io->stop_fd, .events = POLLIN };
 
-	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
-		int got = 0;
+	while (!stopping(io)) {
+		unsigned got = 0;
+
+		/* One socket: nothing to do between bursts but wait, so go
+		 * straight to recvmmsg(), which returns at once when datagrams
+		 * are queued. Two system calls per burst, recvmmsg and
+		 * sendmmsg; going offline and online again around the wait is
+		 * this turn's quiescent state. */
+		if (nl == 1) {
+			wait_and_service(iw, pfd);
+			continue;
+		}
 
 		for (unsigned l = 0; l < nl; l++)
 			got += service(iw, l);
 		tdm_rcu_quiescent_state();
-		if (got)
-			continue;
-
-		/* Idle: sleep offline so that grace periods need not wait. */
-		tdm_rcu_thread_offline();
-		poll(pfd, nl + 1, -1);
-		tdm_rcu_thread_online();
+		if (!got)
+			wait_and_service(iw, pfd);
 	}
 
 	tdm_rcu_unregister_thread();
@@ -420,6 +529,15 @@ void io_socket_stop(struct io_socket *io)
 	if (io->stop_fd >= 0 && write(io->stop_fd, &one, sizeof(one)) < 0) {
 		/* Counter saturated: the workers are woken anyway. */
 	}
+	/* Wake the workers blocked in recvmmsg(): on a UDP socket shutdown()
+	 * fails with ENOTCONN but still marks it shut for reading and wakes its
+	 * readers, whose receive calls return at once from then on. Only when
+	 * stopping: a stopped back end is destroyed, never restarted. */
+	for (unsigned i = 0; i < io->nworkers; i++)
+		if (io->workers[i].started)
+			for (unsigned l = 0; l < io->nlisten; l++)
+				if (io->workers[i].fds[l] >= 0)
+					(void)shutdown(io->workers[i].fds[l], SHUT_RD);
 	for (unsigned i = 0; i < io->nworkers; i++) {
 		if (io->workers[i].started) {
 			pthread_join(io->workers[i].thread, NULL);

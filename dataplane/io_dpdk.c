@@ -443,6 +443,20 @@ static void handle(struct iod_worker *w, struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
+/* One non-empty burst: answer it and send the answers. Not inlined, so
+ * that a profile (callgrind, perf) shows the cost per burst apart from the
+ * empty polls of an idle worker. */
+static __attribute__((noinline)) void serve_burst(struct iod_worker *w, uint16_t n)
+{
+	dp_burst_begin(&w->dp);
+	for (uint16_t i = 0; i < n; i++) {
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(w->rx[i + 1], void *));
+		handle(w, w->rx[i]);
+	}
+	flush(w);
+}
+
 static int worker_main(void *arg)
 {
 	struct iod_worker *w = arg;
@@ -456,17 +470,10 @@ static int worker_main(void *arg)
 	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
 		uint16_t n = rte_eth_rx_burst(w->port, w->queue, w->rx, IOD_BURST);
 
-		if (n) {
-			dp_burst_begin(&w->dp);
-			for (uint16_t i = 0; i < n; i++) {
-				if (i + 1 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(w->rx[i + 1], void *));
-				handle(w, w->rx[i]);
-			}
-			flush(w);
-		} else {
+		if (n)
+			serve_burst(w, n);
+		else
 			rte_pause();
-		}
 		tdm_rcu_quiescent_state();
 	}
 	set_thread_call_rcu_data(NULL);

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -881,14 +882,18 @@ int ns_udp_prepare(const struct netstack *ns, const struct ns_peer *peer,
 	if (dst->sa.sa_family != loc->family)
 		return TDM_EMALFORMED;
 
-	memset(tx, 0, sizeof(*tx));
+	/* Every field is set below (no memset: this runs per answer). */
 	tx->ns = ns;
 	tx->peer = *peer;
 	tx->payload = payload;
 	tx->len = len;
 	tx->family = loc->family;
-	tx->dst_port = addr_port(dst);
+	/* sin_port and sin6_port are at the same place, in network order. */
+	_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
+		       offsetof(struct sockaddr_in6, sin6_port), "port offsets");
+	tx->dst_port = ntohs(dst->in4.sin_port);
 	tx->ident = ident;
+	tx->offloads = 0;
 	if (loc->family == AF_INET)
 		memcpy(tx->dst_ip, &dst->in4.sin_addr, 4);
 	else
@@ -914,13 +919,10 @@ int ns_udp_prepare(const struct netstack *ns, const struct ns_peer *peer,
 		tx->cksum = (uint16_t)~ns_cksum_fold(sum);
 		tx->offloads |= NS_TX_UDP_CKSUM;
 	} else {
-		uint8_t hdr[UDP_HDR];
-		wr16(hdr, loc->port);
-		wr16(hdr + 2, tx->dst_port);
-		wr16(hdr + 4, (uint16_t)ipdata);
-		wr16(hdr + 6, 0);
-		sum = ns_cksum_add(sum, hdr, UDP_HDR);
-		tx->cksum = ns_cksum_fold(ns_cksum_add(sum, payload, len));
+		/* The UDP header's words (its checksum field 0), then the data. */
+		uint64_t h = (uint64_t)sum + net16(loc->port) + net16(tx->dst_port) +
+			     net16((uint16_t)ipdata);
+		tx->cksum = ns_cksum_fold(ns_cksum_add(fold64(h), payload, len));
 		if (tx->cksum == 0)             /* RFC 768: 0 means none; send all ones */
 			tx->cksum = 0xffff;
 	}

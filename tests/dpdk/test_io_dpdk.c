@@ -1027,6 +1027,101 @@ static void start_auto_workers_follow_the_lcores(void)
 	io_dpdk_eal_cleanup();
 }
 
+/*
+ * Two workers on one port, each with its own queue pair. A ring port has
+ * no RSS: the test plays the NIC and puts one phone's REGISTER on queue 0
+ * and another's on queue 1 (as RSS would, by a hash of the source); each
+ * worker answers on its own TX queue, counts in its own blocks, and both
+ * bindings land in the one shared table. Three lcores on the two CPUs
+ * (control on CPU 0, both workers on CPU 1, taking turns): functional
+ * only.
+ */
+static void two_workers_answer_each_on_its_own_queue(void)
+{
+	struct rte_ring *rx[2], *tx[2];
+	struct rec_pool *pools[2] = { pool, rec_pool_create("dpdk-test-2") };
+	struct rte_ether_addr mac;
+	struct io_dpdk *x = NULL;
+	union tdm_addr l;
+	char err[1024];
+	int port;
+
+	snprintf(start_eal, sizeof(start_eal), "--lcores=0@0,1@1,2@1 --no-huge -m 256 "
+		 "--no-pci --no-shconf --no-telemetry --log-level=error "
+		 "--file-prefix=tandem-test-%d", (int)getpid());
+	CHECK(io_dpdk_eal_init(start_eal, err, sizeof(err)) == 0, "EAL: %s", err);
+	for (unsigned q = 0; q < 2; q++) {
+		char name[32];
+		snprintf(name, sizeof(name), "t2_rx%u", q);
+		rx[q] = rte_ring_create(name, 256, (int)rte_socket_id(), 0);
+		snprintf(name, sizeof(name), "t2_tx%u", q);
+		tx[q] = rte_ring_create(name, 256, (int)rte_socket_id(), 0);
+		CHECK(rx[q] && tx[q], "rings");
+	}
+	gen_pool = rte_pktmbuf_pool_create("t2_gen", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   (int)rte_socket_id());
+	port = rte_eth_from_rings("tandem_2w", rx, 2, tx, 2, rte_socket_id());
+	CHECK(gen_pool && port >= 0 && pools[1], "ring port with two queue pairs");
+	addr_parse("198.51.100.1:5060", 0, &l);
+	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
+			       .workers = 2, .shared = &shared, .pools = pools };
+	CHECK(io_dpdk_create(&p, &x, err, sizeof(err)) == 0, "create: %s", err);
+	CHECK(io_dpdk_nworkers(x) == 2, "two workers");
+	rte_eth_macaddr_get((uint16_t)port, &mac);
+	memcpy(NODE_MAC, mac.addr_bytes, 6);
+	CHECK(io_dpdk_start(x, err, sizeof(err)) == 0, "start: %s", err);
+	rcu_thread_offline();
+
+	static const char *const users[2] = { "queue0", "queue1" };
+	for (unsigned q = 0; q < 2; q++) {
+		char sip[1024], contact[128], uri[96];
+		uint8_t f[2048];
+		uint16_t sport = (uint16_t)(5070 + q);
+		snprintf(uri, sizeof(uri), "sip:%s@198.51.100.2:%u", users[q], sport);
+		snprintf(contact, sizeof(contact), "Contact: <%s>;expires=600\r\n", uri);
+		uint32_t n = make_register(sip, sizeof(sip), "198.51.100.2", sport, users[q], 1,
+					   contact);
+		uint32_t len = udp4(f, sip, n, sport);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(gen_pool);
+		CHECK(m, "test mbuf");
+		memcpy(rte_pktmbuf_append(m, (uint16_t)len), f, len);
+		CHECK(rte_ring_enqueue(rx[q], m) == 0, "queue %u", q);
+	}
+	for (unsigned q = 0; q < 2; q++) {
+		uint64_t deadline = clock_mono_ms() + 3000;
+		uint8_t g[2048];
+		void *obj;
+
+		while (rte_ring_dequeue(tx[q], &obj) != 0) {
+			CHECK(clock_mono_ms() < deadline, "no answer on TX queue %u", q);
+			usleep(100);
+		}
+		struct rte_mbuf *m = obj;
+		uint32_t len = rte_pktmbuf_pkt_len(m);
+		CHECK(len <= sizeof(g) && m->nb_segs == 1, "one segment");
+		memcpy(g, rte_pktmbuf_mtod(m, void *), len);
+		rte_pktmbuf_free(m);
+		uint32_t plen = check_udp4_answer(g, len, (uint16_t)(5070 + q));
+		CHECK(plen > 0, "bad headers or checksums on queue %u", q);
+		char uri[96];
+		snprintf(uri, sizeof(uri), "sip:%s@198.51.100.2:%u", users[q], 5070 + q);
+		const char *why = check_register_200((const char *)g + 42, plen, "198.51.100.2",
+						     "198.51.100.2", (uint16_t)(5070 + q),
+						     users[q], 1, uri, 600);
+		CHECK(why == NULL, "queue %u: %s", q, why);
+		CHECK(rte_ring_count(tx[1 - q]) == 0 || q == 0,
+		      "nothing more on the other queue");
+		CHECK(ns_counter_get(io_dpdk_netstack(x, q), NS_CTR_rx_udp) == 1 &&
+		      ns_counter_get(io_dpdk_netstack(x, q), NS_CTR_tx_udp) == 1,
+		      "worker %u counted its own request and answer", q);
+		CHECK(dp_counter_get(&io_dpdk_worker(x, q)->ctr, DP_CTR_bindings_added) == 1,
+		      "worker %u stored one binding", q);
+	}
+	rcu_thread_online();
+	io_dpdk_destroy(x);
+	rcu_barrier();
+}
+
 static void start_error_wildcard_listen_is_explained(void)
 {
 	char err[1024];
@@ -1090,6 +1185,8 @@ static int start_errors(void)
 		       start_auto_workers_follow_the_lcores);
 	run_case_alone("start_error_wildcard_listen_is_explained",
 		       start_error_wildcard_listen_is_explained);
+	run_case_alone("two_workers_answer_each_on_its_own_queue",
+		       two_workers_answer_each_on_its_own_queue);
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

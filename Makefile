@@ -63,10 +63,11 @@ bench: build
 # FUZZ_TIME seconds each. New inputs go to $(FUZZ_BUILD)/tests/fuzz/corpus-*/.
 fuzz: setup
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
-	@ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_sip_parse tests/fuzz/fuzz_replication
+	@ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz_sip_parse tests/fuzz/fuzz_replication tests/fuzz/fuzz_netstack
 	@$(call meson_test,$(FUZZ_BUILD),--no-rebuild --print-errorlogs --suite fuzz)
 	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-sip-parse
 	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-replication
+	FUZZ_TIME=$(FUZZ_TIME) ninja -C $(FUZZ_BUILD) fuzz-netstack
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(FUZZ_BUILD)

@@ -21,7 +21,20 @@
  * authentication. Runs alternate between the two paths; the medians are
  * reported.
  *
+ * The generator must not be the limit: it copies each request frame into
+ * an mbuf (about 450 bytes; the worker answers in the request's own mbuf,
+ * so frames cannot be shared by reference count) and checks each answer's
+ * status code, a small fraction of the worker's cost per request. Each run
+ * says how full it found the worker's RX ring when it added a burst: if
+ * the ring were often nearly empty ("starved"), the worker would be
+ * waiting for the generator and the figure would be the generator's.
+ *
+ * With --requests N, each DPDK run sends exactly N requests and ends when
+ * all are answered (no warm-up, no clock): a fixed amount of work, for
+ * instruction counts under callgrind (docs/dpdk.md, "Throughput").
+ *
  *   bench-dpdk [--aors N] [--runs R] [--seconds S] [--window W] [--no-socket]
+ *              [--requests N]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -173,15 +186,18 @@ static void setup_shared(void)
 struct result {
 	double rate;                     /* answers per second */
 	uint64_t answers, bad;
+	double rx_fill;                  /* mean frames on the worker's RX ring */
+	double starved;                  /* share of samples with less than a burst */
 };
 
-/* One DPDK run: the worker is started, fed for `seconds`, stopped. */
+/* One DPDK run: the worker is started, fed for `seconds` (or until
+ * `requests` are answered, when not 0), stopped. */
 static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double seconds,
-			      unsigned window)
+			      unsigned window, uint64_t requests)
 {
 	struct rte_mbuf *out[GEN_BURST], *in[GEN_BURST * 2];
 	uint64_t sent = 0, got = 0, got0 = 0, bad = 0, t0 = 0, t1;
-	uint64_t warm_end, end;
+	uint64_t warm_end, end, fill = 0, samples = 0, starved = 0;
 	unsigned next = 0, turns = 0;
 	char err[256];
 	struct result r = { 0 };
@@ -192,6 +208,13 @@ static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double
 	}
 	warm_end = clock_mono_ns() + 200000000u;
 	end = warm_end + (uint64_t)(seconds * 1e9);
+	if (requests) {
+		/* A fixed amount of work; bounded all the same (valgrind is
+		 * slow, but not that slow). */
+		t0 = clock_mono_ns();
+		warm_end = t0;
+		end = t0 + 600ull * 1000000000u;
+	}
 	for (;;) {
 		unsigned n = rte_ring_dequeue_burst(tx_ring, (void **)in, GEN_BURST * 2, NULL);
 		for (unsigned i = 0; i < n; i++) {
@@ -203,9 +226,19 @@ static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double
 			rte_pktmbuf_free_bulk(in, n);
 		got += n;
 
-		if (sent - got + GEN_BURST <= window &&
-		    rte_pktmbuf_alloc_bulk(gen_pool, out, GEN_BURST) == 0) {
-			for (unsigned i = 0; i < GEN_BURST; i++) {
+		if (requests && got >= requests)
+			break;
+		unsigned want = GEN_BURST;
+		if (requests && requests - sent < want)
+			want = (unsigned)(requests - sent);
+		if (want && sent - got + GEN_BURST <= window &&
+		    rte_pktmbuf_alloc_bulk(gen_pool, out, want) == 0) {
+			/* How much work the worker has queued right now. */
+			unsigned queued = rte_ring_count(rx_ring);
+			fill += queued;
+			starved += queued < GEN_BURST;
+			samples++;
+			for (unsigned i = 0; i < want; i++) {
 				uint32_t len = c->frame_len[next];
 				memcpy(rte_pktmbuf_mtod(out[i], void *), c->frame[next], len);
 				out[i]->data_len = (uint16_t)len;
@@ -213,9 +246,9 @@ static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double
 				if (++next == c->n)
 					next = 0;
 			}
-			unsigned k = rte_ring_enqueue_burst(rx_ring, (void **)out, GEN_BURST, NULL);
-			if (k < GEN_BURST)
-				rte_pktmbuf_free_bulk(out + k, GEN_BURST - k);
+			unsigned k = rte_ring_enqueue_burst(rx_ring, (void **)out, want, NULL);
+			if (k < want)
+				rte_pktmbuf_free_bulk(out + k, want - k);
 			sent += k;
 		}
 		/* The clock is read every 64 turns: on a VM a read costs as
@@ -223,7 +256,7 @@ static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double
 		if (++turns % 64)
 			continue;
 		uint64_t now = clock_mono_ns();
-		if (t0 == 0 && now >= warm_end) {
+		if (!requests && t0 == 0 && now >= warm_end) {
 			t0 = now;
 			got0 = got;
 		}
@@ -241,6 +274,8 @@ static struct result run_dpdk(struct io_dpdk *io, const struct corpus *c, double
 	r.answers = got - got0;
 	r.rate = (double)r.answers / ((double)(t1 - t0) / 1e9);
 	r.bad = bad;
+	r.rx_fill = samples ? (double)fill / (double)samples : 0;
+	r.starved = samples ? (double)starved / (double)samples : 0;
 	return r;
 }
 
@@ -361,23 +396,26 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "no-socket", no_argument, NULL, 'n' },
+		{ "requests", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned aors = 10000, runs = 5, window = 512;
+	uint64_t requests = 0;
 	double seconds = 1.0;
 	bool with_socket = true;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "a:r:s:w:n", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "a:r:s:w:nq:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'a': aors = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': seconds = strtod(optarg, NULL); break;
 		case 'w': window = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': with_socket = false; break;
+		case 'q': requests = strtoull(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: bench-dpdk [--aors N] [--runs R] [--seconds S] "
-				"[--window W] [--no-socket]\n");
+				"[--window W] [--no-socket] [--requests N]\n");
 			return 2;
 		}
 	}
@@ -441,10 +479,11 @@ int main(int argc, char **argv)
 	uint64_t bad = 0;
 	rcu_thread_offline();
 	for (unsigned i = 0; i < runs; i++) {
-		struct result d = run_dpdk(io, &c, seconds, window);
+		struct result d = run_dpdk(io, &c, seconds, window, requests);
 		dr[i] = d.rate;
 		bad += d.bad;
-		printf("run %u: dpdk %10.0f/s", i + 1, d.rate);
+		printf("run %u: dpdk %10.0f/s (RX ring: %.0f frames on average, under a burst "
+		       "%.1f%% of the time)", i + 1, d.rate, d.rx_fill, 100 * d.starved);
 		if (with_socket) {
 			struct result s = run_socket(pools[1], &c, seconds, window);
 			sr[i] = s.rate;

@@ -443,6 +443,42 @@ static void handle(struct iod_worker *w, struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
+/* Prefetch a received frame's bytes, up to IOD_PREFETCH_LINES cache
+ * lines: the whole of a usual REGISTER. The frame was written by another
+ * core (or by the NIC); a request takes the worker far longer than the
+ * fetch, so while one request is answered the next one's lines arrive,
+ * instead of missing one by one in the parser. */
+#define IOD_PREFETCH_LINES 12
+static inline void prefetch_frame(const struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	unsigned lines = ((unsigned)m->data_len + 63) / 64;
+
+	if (lines > IOD_PREFETCH_LINES)
+		lines = IOD_PREFETCH_LINES;
+	for (unsigned i = 0; i < lines; i++)
+		rte_prefetch0(p + 64 * i);
+}
+
+/* One non-empty burst: answer it and send the answers. Not inlined, so
+ * that a profile (callgrind, perf) shows the cost per burst apart from the
+ * empty polls of an idle worker. The mbuf headers of the whole burst are
+ * prefetched first (each holds the address and length of its frame), then
+ * each frame's bytes one request ahead. */
+static __attribute__((noinline)) void serve_burst(struct iod_worker *w, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		rte_prefetch0(w->rx[i]);
+	dp_burst_begin(&w->dp);
+	prefetch_frame(w->rx[0]);
+	for (uint16_t i = 0; i < n; i++) {
+		if (i + 1 < n)
+			prefetch_frame(w->rx[i + 1]);
+		handle(w, w->rx[i]);
+	}
+	flush(w);
+}
+
 static int worker_main(void *arg)
 {
 	struct iod_worker *w = arg;
@@ -456,17 +492,10 @@ static int worker_main(void *arg)
 	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
 		uint16_t n = rte_eth_rx_burst(w->port, w->queue, w->rx, IOD_BURST);
 
-		if (n) {
-			dp_burst_begin(&w->dp);
-			for (uint16_t i = 0; i < n; i++) {
-				if (i + 1 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(w->rx[i + 1], void *));
-				handle(w, w->rx[i]);
-			}
-			flush(w);
-		} else {
+		if (n)
+			serve_burst(w, n);
+		else
 			rte_pause();
-		}
 		tdm_rcu_quiescent_state();
 	}
 	set_thread_call_rcu_data(NULL);

@@ -12,8 +12,16 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "err.h"
 #include "netstack.h"
@@ -103,12 +111,18 @@ static inline void wr32(uint8_t *p, uint32_t v)
  * of the words, as long as every piece is summed the same way; so sum the
  * machine's own words, 32 bits at a time into 64 bits (2^32 = 1 modulo
  * 0xffff, so folding at the end gives the 16-bit sum).
+ *
+ * This is the per-packet cost of the UDP path (the request verified, the
+ * answer computed: about 900 bytes a REGISTER), so the bulk goes 16 bytes
+ * an instruction group with SSE2 (x86-64's baseline), PMADDWD adding
+ * pairs of 16-bit words into 32-bit lanes. PMADDWD's words are signed, so
+ * each word u is first turned into u - 32768 (its top bit flipped), and
+ * 65536 is added back per pair at the end: three instructions per 16
+ * bytes, about a fifth of an instruction per byte, where the 64-bit loop
+ * of the tail takes more than half.
  */
-uint32_t ns_cksum_add(uint32_t sum, const void *data, size_t len)
+static inline uint64_t sum_tail(uint64_t s, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = data;
-	uint64_t s = sum;
-
 	while (len >= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
@@ -137,9 +151,148 @@ uint32_t ns_cksum_add(uint32_t sum, const void *data, size_t len)
 		memcpy(&w, pad, 2);
 		s += w;
 	}
+	return s;
+}
+
+static inline uint32_t fold64(uint64_t s)
+{
 	s = (s & 0xffffffffu) + (s >> 32);
 	s = (s & 0xffffffffu) + (s >> 32);
 	return (uint32_t)s;
+}
+
+#ifdef __SSE2__
+/* The four 32-bit lanes of v added up (together within 2^29 in magnitude
+ * here, so the sum fits). */
+static inline int32_t hsum_epi32(__m128i v)
+{
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+	v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+	return _mm_cvtsi128_si32(v);
+}
+
+/* The 16-byte blocks of *pp, in pieces of at most 32 KiB: a 32-bit lane
+ * then gathers at most 2048 pair sums, each within [-65536, 65534], and
+ * the four lanes together stay below 2^29. Advances *pp and *lenp past
+ * them. */
+static uint64_t sum_bulk(uint64_t s, const uint8_t **pp, size_t *lenp)
+{
+	const __m128i flip = _mm_set1_epi16((short)0x8000), ones = _mm_set1_epi16(1);
+	const uint8_t *p = *pp;
+	size_t len = *lenp;
+
+#define SUM16(acc, q) \
+	acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_xor_si128( \
+		_mm_loadu_si128((const __m128i *)(const void *)(q)), flip), ones))
+	while (len >= 16) {
+		size_t blocks = (len < 32768 ? len : 32768) / 16, i = 0;
+		__m128i a = _mm_setzero_si128(), b = _mm_setzero_si128();
+
+		for (; i + 4 <= blocks; i += 4, p += 64) {
+			SUM16(a, p);
+			SUM16(b, p + 16);
+			SUM16(a, p + 32);
+			SUM16(b, p + 48);
+		}
+		for (; i < blocks; i++, p += 16)
+			SUM16(a, p);
+		/* Four pairs a block, each 65536 short. */
+		s += (uint64_t)((int64_t)hsum_epi32(_mm_add_epi32(a, b)) +
+				((int64_t)blocks << 18));
+		len -= blocks * 16;
+	}
+#undef SUM16
+	*pp = p;
+	*lenp = len;
+	return s;
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NS_HAVE_AVX2_PATH 1
+/* The same with AVX2 where the CPU has it (checked at each call: one
+ * load and a test): 32 bytes per three instructions, the loads folded
+ * into VPXOR (SSE2's PXOR needs aligned memory operands, so there each
+ * block costs a separate load too), and a last 16-byte block the same
+ * way. Pieces of at most 32 KiB: at most 16 384 pair sums, so the lanes
+ * together stay within [-2^30, 2^30). */
+__attribute__((target("avx2"))) static uint64_t sum_bulk_avx2(uint64_t s, const uint8_t **pp,
+							       size_t *lenp)
+{
+	const __m256i flip = _mm256_set1_epi16((short)0x8000), ones = _mm256_set1_epi16(1);
+	const uint8_t *p = *pp;
+	size_t len = *lenp;
+
+#define SUM32(acc, q) \
+	acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_xor_si256( \
+		_mm256_loadu_si256((const __m256i *)(const void *)(q)), flip), ones))
+	while (len >= 16) {
+		size_t piece = len < 32768 ? len : 32768, blocks = piece / 32, i = 0;
+		__m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+		int64_t pairs = (int64_t)blocks * 8;
+		__m128i v;
+
+		for (; i + 2 <= blocks; i += 2, p += 64) {
+			SUM32(a, p);
+			SUM32(b, p + 32);
+		}
+		if (i < blocks) {
+			SUM32(a, p);
+			p += 32;
+		}
+		len -= blocks * 32;
+		v = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+		v = _mm_add_epi32(v, _mm256_castsi256_si128(b));
+		v = _mm_add_epi32(v, _mm256_extracti128_si256(b, 1));
+		if (len >= 16 && piece < 32768) {
+			/* The last 16-byte block of the buffer. */
+			v = _mm_add_epi32(v, _mm_madd_epi16(_mm_xor_si128(
+				_mm_loadu_si128((const __m128i *)(const void *)p),
+				_mm256_castsi256_si128(flip)), _mm256_castsi256_si128(ones)));
+			p += 16;
+			len -= 16;
+			pairs += 4;
+		}
+		v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+		v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+		/* Each pair 65536 short. */
+		s += (uint64_t)((int64_t)_mm_cvtsi128_si32(v) + (pairs << 16));
+	}
+#undef SUM32
+	*pp = p;
+	*lenp = len;
+	return s;
+}
+#endif
+
+/* The running sum of len bytes, in 64 bits (not folded). */
+static inline uint64_t sum_bytes(uint64_t s, const uint8_t *p, size_t len, bool avx2)
+{
+#ifdef NS_HAVE_AVX2_PATH
+	if (avx2 && len >= 32)
+		s = sum_bulk_avx2(s, &p, &len);
+#else
+	(void)avx2;
+#endif
+#ifdef __SSE2__
+	if (len >= 16)
+		s = sum_bulk(s, &p, &len);
+#endif
+	return sum_tail(s, p, len);
+}
+
+uint32_t ns_cksum_add(uint32_t sum, const void *data, size_t len)
+{
+#ifdef NS_HAVE_AVX2_PATH
+	return fold64(sum_bytes(sum, data, len, __builtin_cpu_supports("avx2")));
+#else
+	return fold64(sum_bytes(sum, data, len, false));
+#endif
+}
+
+uint32_t ns_cksum_add_noavx2(uint32_t sum, const void *data, size_t len)
+{
+	return fold64(sum_bytes(sum, data, len, false));
 }
 
 uint16_t ns_cksum_fold(uint32_t sum)
@@ -155,17 +308,39 @@ static inline uint32_t net16(uint16_t v)
 	return htons(v);
 }
 
-/* The IPv4 or IPv6 pseudo-header sum (addresses, protocol, length). */
-static uint32_t pseudo_sum(sa_family_t family, const uint8_t *src, const uint8_t *dst,
-			   uint8_t proto, uint32_t len)
+/* n (a multiple of 4, a constant where inlined) bytes of a header or an
+ * address, 32 bits at a time. */
+static inline uint64_t sum_words(uint64_t s, const uint8_t *p, size_t n)
 {
-	size_t alen = family == AF_INET ? 4 : 16;
-	uint32_t sum = ns_cksum_add(0, src, alen);
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t w;
+		memcpy(&w, p + i, 4);
+		s += w;
+	}
+	return s;
+}
 
-	sum = ns_cksum_add(sum, dst, alen);
+/* The IPv4 or IPv6 pseudo-header sum (addresses, protocol, length). */
+static inline uint32_t pseudo_sum(sa_family_t family, const uint8_t *src, const uint8_t *dst,
+				  uint8_t proto, uint32_t len)
+{
+	uint64_t s;
+
 	/* IPv6's 32-bit length and next header: the upper halves are 0. */
-	return ns_cksum_add(sum, (uint16_t[]){ (uint16_t)net16(proto),
-					       (uint16_t)net16((uint16_t)len) }, 4);
+	s = (uint64_t)net16(proto) + net16((uint16_t)len);
+	if (family == AF_INET)
+		s = sum_words(sum_words(s, src, 4), dst, 4);
+	else
+		s = sum_words(sum_words(s, src, 16), dst, 16);
+	return fold64(s);
+}
+
+/* The IPv4 header checksum over ihl bytes (20 in the usual case). */
+static inline uint16_t ip4_cksum(const uint8_t *ip, uint32_t ihl)
+{
+	if (ihl == IP4_HDR)
+		return ns_cksum_fold(fold64(sum_words(0, ip, IP4_HDR)));
+	return ns_cksum_fold(ns_cksum_add(0, ip, ihl));
 }
 
 static inline void put_cksum(uint8_t *field, uint16_t ck)
@@ -389,7 +564,7 @@ static enum ns_verdict ip4_input(struct frame *f, struct ns_datagram *dg, uint32
 	if (tot > room)
 		return drop(f, NS_CTR_drop_truncated);
 	if (!(f->rx_flags & NS_RX_IP_CKSUM_GOOD) &&
-	    ((f->rx_flags & NS_RX_IP_CKSUM_BAD) || ns_cksum_fold(ns_cksum_add(0, ip, ihl)) != 0))
+	    ((f->rx_flags & NS_RX_IP_CKSUM_BAD) || ip4_cksum(ip, ihl) != 0))
 		return drop(f, NS_CTR_drop_ip_cksum);
 	if (!mac_is_ours(f))
 		return drop(f, NS_CTR_drop_not_for_us);
@@ -450,7 +625,7 @@ static enum ns_verdict ip4_input(struct frame *f, struct ns_datagram *dg, uint32
 	ip[8] = TTL_DEFAULT;
 	wr16(ip + 6, 0);
 	wr16(ip + 10, 0);
-	put_cksum(ip + 10, ns_cksum_fold(ns_cksum_add(0, ip, ihl)));
+	put_cksum(ip + 10, ip4_cksum(ip, ihl));
 	l4[0] = ICMP_ECHO_REPLY;
 	wr16(l4 + 2, 0);
 	put_cksum(l4 + 2, ns_cksum_fold(ns_cksum_add(0, l4, l4len)));
@@ -707,14 +882,18 @@ int ns_udp_prepare(const struct netstack *ns, const struct ns_peer *peer,
 	if (dst->sa.sa_family != loc->family)
 		return TDM_EMALFORMED;
 
-	memset(tx, 0, sizeof(*tx));
+	/* Every field is set below (no memset: this runs per answer). */
 	tx->ns = ns;
 	tx->peer = *peer;
 	tx->payload = payload;
 	tx->len = len;
 	tx->family = loc->family;
-	tx->dst_port = addr_port(dst);
+	/* sin_port and sin6_port are at the same place, in network order. */
+	_Static_assert(offsetof(struct sockaddr_in, sin_port) ==
+		       offsetof(struct sockaddr_in6, sin6_port), "port offsets");
+	tx->dst_port = ntohs(dst->in4.sin_port);
 	tx->ident = ident;
+	tx->offloads = 0;
 	if (loc->family == AF_INET)
 		memcpy(tx->dst_ip, &dst->in4.sin_addr, 4);
 	else
@@ -740,13 +919,10 @@ int ns_udp_prepare(const struct netstack *ns, const struct ns_peer *peer,
 		tx->cksum = (uint16_t)~ns_cksum_fold(sum);
 		tx->offloads |= NS_TX_UDP_CKSUM;
 	} else {
-		uint8_t hdr[UDP_HDR];
-		wr16(hdr, loc->port);
-		wr16(hdr + 2, tx->dst_port);
-		wr16(hdr + 4, (uint16_t)ipdata);
-		wr16(hdr + 6, 0);
-		sum = ns_cksum_add(sum, hdr, UDP_HDR);
-		tx->cksum = ns_cksum_fold(ns_cksum_add(sum, payload, len));
+		/* The UDP header's words (its checksum field 0), then the data. */
+		uint64_t h = (uint64_t)sum + net16(loc->port) + net16(tx->dst_port) +
+			     net16((uint16_t)ipdata);
+		tx->cksum = ns_cksum_fold(ns_cksum_add(fold64(h), payload, len));
 		if (tx->cksum == 0)             /* RFC 768: 0 means none; send all ones */
 			tx->cksum = 0xffff;
 	}
@@ -799,7 +975,7 @@ uint32_t ns_udp_frame(const struct ns_tx *tx, unsigned i, uint8_t *buf, uint32_t
 		memcpy(ip + 12, loc->ip, 4);
 		memcpy(ip + 16, tx->dst_ip, 4);
 		if (!(tx->offloads & NS_TX_IP_CKSUM))
-			put_cksum(ip + 10, ns_cksum_fold(ns_cksum_add(0, ip, IP4_HDR)));
+			put_cksum(ip + 10, ip4_cksum(ip, IP4_HDR));
 		p = ip + IP4_HDR;
 	} else {
 		wr32(ip, 6u << 28 | (uint32_t)tx->peer.tclass << 20);

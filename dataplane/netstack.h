@@ -227,4 +227,8 @@ uint32_t ns_frame_max(const struct netstack *ns);
 uint32_t ns_cksum_add(uint32_t sum, const void *data, size_t len);
 uint16_t ns_cksum_fold(uint32_t sum);
 
+/* ns_cksum_add() without its AVX2 path (the SSE2 one and the scalar
+ * tail), for tests on machines that have AVX2. */
+uint32_t ns_cksum_add_noavx2(uint32_t sum, const void *data, size_t len);
+
 #endif

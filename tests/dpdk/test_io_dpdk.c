@@ -523,6 +523,94 @@ static void register_over_ipv6_is_answered_200(void)
 	CHECK(why == NULL, "%s", why);
 }
 
+/* Put an 802.1Q tag (TCI tci) into the frame f of len bytes, after the
+ * MACs. Returns the new length. */
+static uint32_t add_vlan(uint8_t *f, uint32_t len, uint16_t tci)
+{
+	memmove(f + 16, f + 12, len - 12);
+	put16(f + 12, 0x8100);
+	put16(f + 14, tci);
+	return len + 4;
+}
+
+/* Check the answer g (len bytes) carries the tag tci, and take it out. */
+static uint32_t strip_vlan(uint8_t *g, uint32_t len, uint16_t tci)
+{
+	if (len < 18 || get16(g + 12) != 0x8100 || get16(g + 14) != tci)
+		return 0;
+	memmove(g + 12, g + 16, len - 16);
+	return len - 4;
+}
+
+/*
+ * The answer is written into the request's own mbuf, its UDP checksum
+ * computed 32 or 16 bytes at a time with a scalar tail: answers of odd
+ * and even lengths, over IPv4 and IPv6, in a VLAN, each checked whole
+ * (headers byte by byte, checksums against the reference, the SIP text).
+ * The two users' names differ by one character, which appears five times
+ * in the answer: one of the two answers has an odd length.
+ */
+static void register_in_a_vlan_is_answered_in_place_odd_and_even(void)
+{
+	static const char *const users[2] = { "vlan4", "vlan4x" };
+	uint32_t parity[2];
+
+	for (unsigned k = 0; k < 2; k++) {
+		char sip[1024], contact[128], uri[96];
+		uint8_t f[2048], g[2048];
+		uint16_t tci = (uint16_t)(0x2000 | (100 + k));   /* priority 1, VLAN 100/101 */
+
+		snprintf(uri, sizeof(uri), "sip:%s@198.51.100.2:5070", users[k]);
+		snprintf(contact, sizeof(contact), "Contact: <%s>;expires=600\r\n", uri);
+		uint32_t n = make_register(sip, sizeof(sip), "198.51.100.2", 5070, users[k], 1,
+					   contact);
+		send_frame(f, add_vlan(f, udp4(f, sip, n, 5070), tci));
+		uint32_t len = strip_vlan(g, recv_frame(g, sizeof(g)), tci);
+		CHECK(len > 0, "no answer, or not in VLAN %u", tci & 0xfff);
+		uint32_t plen = check_udp4_answer(g, len, 5070);
+		CHECK(plen > 0, "bad Ethernet/IPv4/UDP headers or checksums (%s)", users[k]);
+		const char *why = check_register_200((const char *)g + 42, plen, "198.51.100.2",
+						     "198.51.100.2", 5070, users[k], 1, uri, 600);
+		CHECK(why == NULL, "%s", why);
+		parity[k] = plen & 1;
+	}
+	CHECK(parity[0] != parity[1], "one answer of odd length");
+
+	static const char *const users6[2] = { "vlan6", "vlan6x" };
+	for (unsigned k = 0; k < 2; k++) {
+		char sip[1024], contact[128], uri[96];
+		uint8_t f[2048], g[2048];
+		uint16_t tci = (uint16_t)(200 + k);
+
+		snprintf(uri, sizeof(uri), "sip:%s@[2001:db8::2]:5070", users6[k]);
+		snprintf(contact, sizeof(contact), "Contact: <%s>\r\n", uri);
+		uint32_t n = make_register(sip, sizeof(sip), "[2001:db8::2]", 5070, users6[k], 1,
+					   contact);
+		send_frame(f, add_vlan(f, udp6(f, sip, n, 5070), tci));
+		uint32_t len = strip_vlan(g, recv_frame(g, sizeof(g)), tci);
+		CHECK(len > 62, "no answer, or not in VLAN %u", tci);
+		const uint8_t *ip = g + 14, *u = ip + 40;
+		CHECK(memcmp(g, PEER_MAC, 6) == 0 && memcmp(g + 6, NODE_MAC, 6) == 0, "MACs");
+		CHECK(get16(g + 12) == 0x86dd, "EtherType");
+		CHECK(ip[0] == 0x60 && ip[1] == 0 && get16(ip + 2) == 0, "version, class, flow");
+		CHECK(ip[6] == 17 && ip[7] == 64, "next header, hop limit");
+		CHECK(get16(ip + 4) == len - 54, "payload length");
+		CHECK(memcmp(ip + 8, NODE6, 16) == 0 && memcmp(ip + 24, PEER6, 16) == 0,
+		      "addresses");
+		CHECK(get16(u) == 5060 && get16(u + 2) == 5070 && get16(u + 4) == len - 54,
+		      "UDP ports and length");
+		CHECK(get16(u + 6) != 0 &&
+		      ref_fold(ref_add(ref_add(17 + get16(u + 4), ip + 8, 32), u,
+				       get16(u + 4))) == 0, "UDP checksum");
+		const char *why = check_register_200((const char *)u + 8, len - 62,
+						     "[2001:db8::2]", "2001:db8::2", 5070,
+						     users6[k], 1, uri, 3600);
+		CHECK(why == NULL, "%s", why);
+		parity[k] = (len - 62) & 1;
+	}
+	CHECK(parity[0] != parity[1], "one IPv6 answer of odd length");
+}
+
 static void arp_request_is_answered_byte_by_byte(void)
 {
 	uint8_t f[2048], g[2048], want[60] = { 0 };
@@ -939,6 +1027,101 @@ static void start_auto_workers_follow_the_lcores(void)
 	io_dpdk_eal_cleanup();
 }
 
+/*
+ * Two workers on one port, each with its own queue pair. A ring port has
+ * no RSS: the test plays the NIC and puts one phone's REGISTER on queue 0
+ * and another's on queue 1 (as RSS would, by a hash of the source); each
+ * worker answers on its own TX queue, counts in its own blocks, and both
+ * bindings land in the one shared table. Three lcores on the two CPUs
+ * (control on CPU 0, both workers on CPU 1, taking turns): functional
+ * only.
+ */
+static void two_workers_answer_each_on_its_own_queue(void)
+{
+	struct rte_ring *rx[2], *tx[2];
+	struct rec_pool *pools[2] = { pool, rec_pool_create("dpdk-test-2") };
+	struct rte_ether_addr mac;
+	struct io_dpdk *x = NULL;
+	union tdm_addr l;
+	char err[1024];
+	int port;
+
+	snprintf(start_eal, sizeof(start_eal), "--lcores=0@0,1@1,2@1 --no-huge -m 256 "
+		 "--no-pci --no-shconf --no-telemetry --log-level=error "
+		 "--file-prefix=tandem-test-%d", (int)getpid());
+	CHECK(io_dpdk_eal_init(start_eal, err, sizeof(err)) == 0, "EAL: %s", err);
+	for (unsigned q = 0; q < 2; q++) {
+		char name[32];
+		snprintf(name, sizeof(name), "t2_rx%u", q);
+		rx[q] = rte_ring_create(name, 256, (int)rte_socket_id(), 0);
+		snprintf(name, sizeof(name), "t2_tx%u", q);
+		tx[q] = rte_ring_create(name, 256, (int)rte_socket_id(), 0);
+		CHECK(rx[q] && tx[q], "rings");
+	}
+	gen_pool = rte_pktmbuf_pool_create("t2_gen", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   (int)rte_socket_id());
+	port = rte_eth_from_rings("tandem_2w", rx, 2, tx, 2, rte_socket_id());
+	CHECK(gen_pool && port >= 0 && pools[1], "ring port with two queue pairs");
+	addr_parse("198.51.100.1:5060", 0, &l);
+	struct io_params p = { .backend = IO_BACKEND_DPDK, .listen = &l, .nlisten = 1,
+			       .workers = 2, .shared = &shared, .pools = pools };
+	CHECK(io_dpdk_create(&p, &x, err, sizeof(err)) == 0, "create: %s", err);
+	CHECK(io_dpdk_nworkers(x) == 2, "two workers");
+	rte_eth_macaddr_get((uint16_t)port, &mac);
+	memcpy(NODE_MAC, mac.addr_bytes, 6);
+	CHECK(io_dpdk_start(x, err, sizeof(err)) == 0, "start: %s", err);
+	rcu_thread_offline();
+
+	static const char *const users[2] = { "queue0", "queue1" };
+	for (unsigned q = 0; q < 2; q++) {
+		char sip[1024], contact[128], uri[96];
+		uint8_t f[2048];
+		uint16_t sport = (uint16_t)(5070 + q);
+		snprintf(uri, sizeof(uri), "sip:%s@198.51.100.2:%u", users[q], sport);
+		snprintf(contact, sizeof(contact), "Contact: <%s>;expires=600\r\n", uri);
+		uint32_t n = make_register(sip, sizeof(sip), "198.51.100.2", sport, users[q], 1,
+					   contact);
+		uint32_t len = udp4(f, sip, n, sport);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(gen_pool);
+		CHECK(m, "test mbuf");
+		memcpy(rte_pktmbuf_append(m, (uint16_t)len), f, len);
+		CHECK(rte_ring_enqueue(rx[q], m) == 0, "queue %u", q);
+	}
+	for (unsigned q = 0; q < 2; q++) {
+		uint64_t deadline = clock_mono_ms() + 3000;
+		uint8_t g[2048];
+		void *obj;
+
+		while (rte_ring_dequeue(tx[q], &obj) != 0) {
+			CHECK(clock_mono_ms() < deadline, "no answer on TX queue %u", q);
+			usleep(100);
+		}
+		struct rte_mbuf *m = obj;
+		uint32_t len = rte_pktmbuf_pkt_len(m);
+		CHECK(len <= sizeof(g) && m->nb_segs == 1, "one segment");
+		memcpy(g, rte_pktmbuf_mtod(m, void *), len);
+		rte_pktmbuf_free(m);
+		uint32_t plen = check_udp4_answer(g, len, (uint16_t)(5070 + q));
+		CHECK(plen > 0, "bad headers or checksums on queue %u", q);
+		char uri[96];
+		snprintf(uri, sizeof(uri), "sip:%s@198.51.100.2:%u", users[q], 5070 + q);
+		const char *why = check_register_200((const char *)g + 42, plen, "198.51.100.2",
+						     "198.51.100.2", (uint16_t)(5070 + q),
+						     users[q], 1, uri, 600);
+		CHECK(why == NULL, "queue %u: %s", q, why);
+		CHECK(rte_ring_count(tx[1 - q]) == 0 || q == 0,
+		      "nothing more on the other queue");
+		CHECK(ns_counter_get(io_dpdk_netstack(x, q), NS_CTR_rx_udp) == 1 &&
+		      ns_counter_get(io_dpdk_netstack(x, q), NS_CTR_tx_udp) == 1,
+		      "worker %u counted its own request and answer", q);
+		CHECK(dp_counter_get(&io_dpdk_worker(x, q)->ctr, DP_CTR_bindings_added) == 1,
+		      "worker %u stored one binding", q);
+	}
+	rcu_thread_online();
+	io_dpdk_destroy(x);
+	rcu_barrier();
+}
+
 static void start_error_wildcard_listen_is_explained(void)
 {
 	char err[1024];
@@ -1002,6 +1185,8 @@ static int start_errors(void)
 		       start_auto_workers_follow_the_lcores);
 	run_case_alone("start_error_wildcard_listen_is_explained",
 		       start_error_wildcard_listen_is_explained);
+	run_case_alone("two_workers_answer_each_on_its_own_queue",
+		       two_workers_answer_each_on_its_own_queue);
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
@@ -1067,6 +1252,8 @@ int main(int argc, char **argv)
 	run_case("reregister_refreshes_the_binding", reregister_refreshes_the_binding);
 	run_case("invite_to_registered_aor_is_redirected", invite_to_registered_aor_is_redirected);
 	run_case("register_over_ipv6_is_answered_200", register_over_ipv6_is_answered_200);
+	run_case("register_in_a_vlan_is_answered_in_place_odd_and_even",
+		 register_in_a_vlan_is_answered_in_place_odd_and_even);
 	run_case("arp_request_is_answered_byte_by_byte", arp_request_is_answered_byte_by_byte);
 	run_case("icmp_echo_is_answered_byte_by_byte", icmp_echo_is_answered_byte_by_byte);
 	run_case("neighbour_solicitation_is_answered", neighbour_solicitation_is_answered);

@@ -329,6 +329,46 @@ Test(netstack, checksum_matches_reference_for_any_length_and_split)
 	}
 }
 
+/* The vector loop (64 and 16 bytes a turn) and its tails: every length up
+ * to a few turns, from every alignment, on random bytes and on all-ones
+ * (the largest words, where a lost carry would show). */
+Test(netstack, checksum_vector_loop_matches_reference_at_every_length_and_alignment)
+{
+	static uint8_t buf[300 + 16];
+
+	for (int fill = 0; fill < 2; fill++) {
+		srand(11);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = fill ? 0xff : (uint8_t)rand();
+		for (size_t off = 0; off < 16; off++)
+			for (size_t len = 0; len <= 300; len++) {
+				uint16_t want = htons(ref_fold(ref_add(0, buf + off, len)));
+				cr_assert_eq(ns_cksum_fold(ns_cksum_add(0, buf + off, len)), want,
+					     "fill %d off %zu len %zu", fill, off, len);
+				cr_assert_eq(ns_cksum_fold(ns_cksum_add_noavx2(0, buf + off, len)),
+					     want, "no AVX2: fill %d off %zu len %zu", fill, off, len);
+			}
+	}
+}
+
+Test(netstack, checksum_of_a_largest_datagram_of_ones_does_not_overflow)
+{
+	static uint8_t buf[65535];
+
+	memset(buf, 0xff, sizeof(buf));
+	cr_assert_eq(ns_cksum_fold(ns_cksum_add(0xffffffffu, buf, sizeof(buf))),
+		     htons(ref_fold(ref_add(0xffffffffu % 0xffff, buf, sizeof(buf)))));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	cr_assert_eq(ns_cksum_fold(ns_cksum_add(0, buf, sizeof(buf))),
+		     htons(ref_fold(ref_add(0, buf, sizeof(buf)))));
+	cr_assert_eq(ns_cksum_fold(ns_cksum_add_noavx2(0, buf, sizeof(buf))),
+		     htons(ref_fold(ref_add(0, buf, sizeof(buf)))));
+	memset(buf, 0xff, sizeof(buf));
+	cr_assert_eq(ns_cksum_fold(ns_cksum_add_noavx2(0, buf, sizeof(buf))),
+		     htons(ref_fold(ref_add(0, buf, sizeof(buf)))));
+}
+
 /* ---------------------------------------------------------------- */
 /* ARP */
 

@@ -170,6 +170,32 @@ def cpu_seconds(pids):
     return user, system
 
 
+def cpu_ticks():
+    """Per CPU, (ticks in all, ticks stolen) from /proc/stat. Steal is the
+    time a virtual CPU was ready but the hypervisor ran something else:
+    on a shared virtual machine it stalls whatever runs on that CPU for
+    milliseconds, which no server can hide from its latency."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *v = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                # user nice system idle iowait irq softirq steal (guest
+                # time is already in user and nice)
+                t = [int(x) for x in v[:8]]
+                out[int(name[3:])] = (sum(t), t[7] if len(t) > 7 else 0)
+    return out
+
+
+def steal_pct(before, after):
+    """The share of each CPU's time stolen between two cpu_ticks()."""
+    out = {}
+    for c, (t1, s1) in after.items():
+        t0, s0 = before.get(c, (t1, s1))
+        out[c] = 100.0 * (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+    return out
+
+
 def vmrss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -494,9 +520,9 @@ class Loadgen:
             cmd += ["--cpus", ",".join(str(c) for c in self.cpus)]
         cmd += [str(a) for a in args] + [server.target()]
         pids = server.pids()
-        (u0, s0), t0 = cpu_seconds(pids), time.monotonic()
+        (u0, s0), t0, k0 = cpu_seconds(pids), time.monotonic(), cpu_ticks()
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        (u1, s1), t1 = cpu_seconds(pids), time.monotonic()
+        (u1, s1), t1, k1 = cpu_seconds(pids), time.monotonic(), cpu_ticks()
         if r.returncode != 0:
             raise RuntimeError("tandem-loadgen failed (%d): %s\n%s" % (r.returncode,
                                                                      " ".join(cmd), r.stderr))
@@ -507,6 +533,7 @@ class Loadgen:
         rep["server_cpu_s"] = (u1 - u0) + (s1 - s0)
         rep["server_pids"] = len(pids)
         rep["wall_s"] = t1 - t0
+        rep["steal_pct"] = {str(c): v for c, v in sorted(steal_pct(k0, k1).items())}
         rep["command"] = " ".join(cmd)
         with open(path, "w") as f:
             json.dump(rep, f)
@@ -536,6 +563,8 @@ def summarize(rep):
         "server_cpu_pct": 100.0 * rep["server_cpu_s"] / rep["wall_s"] if rep["wall_s"] else None,
         "loadgen_cpu_pct": rep["cpu"]["percent"],
         "loadgen_busiest_pct": rep["cpu"]["busiest_thread_percent"],
+        # The most stolen CPU's share over the run (hypervisor steal).
+        "steal_pct": max(rep.get("steal_pct", {}).values(), default=None),
     }
 
 
@@ -666,6 +695,7 @@ def summarize_searches(results):
         # makes its latency figures meaningless: say how many did.
         "at80_n": len(at80),
         "at80_failed": sum(1 for s in at80 if not passes(s)),
+        "steal_80": median([s["steal_pct"] for s in at80 if s.get("steal_pct") is not None]),
         "estimate": median([r["estimate"] for r in results]),
     }
 

@@ -65,9 +65,17 @@ class BenchRun(BenchTest):
         self.assertGreater(socket["max"], 0, "no step passed: %s" % socket)
         self.assertGreater(socket["cpu_us"], 0)
         self.assertIsNotNone(socket["p99_80"])
+        # The hypervisor's steal over the step at 80 %: a share, reported.
+        self.assertIsNotNone(socket["steal_80"])
+        self.assertTrue(0 <= socket["steal_80"] <= 100, socket["steal_80"])
+        self.assertIn("| CPU time stolen by the hypervisor in that step (busiest CPU) |", md)
         self.assertTrue(summary["curves"]["socket-1w"])
         for rep in self.load_runs():
             self.assertEqual(rep["domain"], "example.com")
+            # One share per CPU of the machine, each between 0 and 100 %.
+            self.assertEqual(len(rep["steal_pct"]), os.cpu_count(), rep["steal_pct"])
+            for v in rep["steal_pct"].values():
+                self.assertTrue(0 <= v <= 100, rep["steal_pct"])
         self.assertGreater(os.path.getsize(self.path("curves.dat")), 0)
         self.assertGreater(os.path.getsize(self.path("micro.txt")), 0)
         # Nothing went into the source tree's results.
@@ -97,6 +105,7 @@ class CompareKamailio(BenchTest):
             md = f.read()
         self.assertIn("### No authentication", md)
         self.assertIn("### Digest authentication", md)
+        self.assertIn("| CPU stolen at 80 % |", md)
         for ratio in ("tandem / Kamailio |", "tandem / Kamailio (auth_db + db_text) |",
                       "tandem / Kamailio (htable) |"):
             self.assertIn(ratio, md)

@@ -324,6 +324,8 @@ struct gauges {
 	uint64_t bindings;
 	uint64_t users;
 	uint64_t pool_bytes;
+	uint64_t pool_reserve_bytes;
+	uint64_t pool_owner_mallocs;
 };
 
 static void read_gauges(const struct node *n, const uint64_t c[DP_CTR_COUNT], struct gauges *g)
@@ -338,9 +340,13 @@ static void read_gauges(const struct node *n, const uint64_t c[DP_CTR_COUNT], st
 		      c[DP_CTR_bindings_expired];
 	g->users = users ? users_count(users) : 0;
 	g->pool_bytes = 0;
+	g->pool_reserve_bytes = 0;
+	g->pool_owner_mallocs = 0;
 	for (unsigned i = 0; i < n->npools; i++) {
 		rec_pool_get_stats(n->pools[i], &ps);
 		g->pool_bytes += ps.slab_bytes;
+		g->pool_reserve_bytes += ps.reserve_slabs * REC_POOL_RESERVE_SLAB;
+		g->pool_owner_mallocs += ps.owner_mallocs;
 	}
 }
 
@@ -369,6 +375,12 @@ static void reserve(struct loop *l, void *arg)
 	struct node *n = arg;
 
 	bind_reserve(n->shared.bindings, dp_aors_registered(&n->shared));
+	/* Spare slabs for every pool, so that workers grow theirs without
+	 * calling malloc (rec_pool.h). Out of memory here is retried on the
+	 * next tick; a worker that finds its reserve empty mallocs itself. */
+	for (unsigned i = 0; i < n->npools; i++)
+		if (rec_pool_refill(n->pools[i]) < 0)
+			log_warn("pool", "%s: no memory for spare slabs", rec_pool_name(n->pools[i]));
 	loop_timer_start(l, &n->reserve_timer, RESERVE_INTERVAL_MS, reserve, n);
 }
 
@@ -586,6 +598,8 @@ static void show_stats(void *ctx, int argc, char **argv, struct out *o)
 	out_u64(o, "bindings", g.bindings);
 	out_u64(o, "users", g.users);
 	out_u64(o, "record_pool_bytes", g.pool_bytes);
+	out_u64(o, "record_pool_reserve_bytes", g.pool_reserve_bytes);
+	out_u64(o, "record_pool_worker_mallocs", g.pool_owner_mallocs);
 	out_u64(o, "sweeps", n->sweeps);
 	out_u64(o, "last_sweep_us", n->last_sweep_us);
 	out_obj_begin(o, "counters");
@@ -623,6 +637,14 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 	static const struct out_prom m_users = { "users", OUT_PROM_GAUGE, "Users known" };
 	static const struct out_prom m_pool = { "record_pool_bytes", OUT_PROM_GAUGE,
 						"Bytes held by the binding record pools" };
+	static const struct out_prom m_reserve = {
+		"record_pool_reserve_bytes", OUT_PROM_GAUGE,
+		"Bytes of spare slabs the control thread keeps for the record pools"
+	};
+	static const struct out_prom m_owner_mallocs = {
+		"record_pool_worker_mallocs", OUT_PROM_COUNTER,
+		"Slabs a pool's own thread had to malloc (its spare slabs ran out)"
+	};
 	static const struct out_prom m_uptime = { "uptime_seconds", OUT_PROM_GAUGE,
 						  "Seconds since the node started" };
 	static const struct out_prom m_workers = { "workers", OUT_PROM_GAUGE,
@@ -652,6 +674,8 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 	out_prom_metric(o, &m_bindings, g.bindings);
 	out_prom_metric(o, &m_users, g.users);
 	out_prom_metric(o, &m_pool, g.pool_bytes);
+	out_prom_metric(o, &m_reserve, g.pool_reserve_bytes);
+	out_prom_metric(o, &m_owner_mallocs, g.pool_owner_mallocs);
 	out_prom_metric(o, &m_uptime, (clock_mono_ms() - n->started_ms) / 1000);
 	out_prom_metric(o, &m_workers, n->io ? io_nworkers(n->io) : 0);
 
@@ -917,7 +941,7 @@ int node_create(const struct config *cfg, struct node **out)
 		else
 			snprintf(name, sizeof(name), "control");
 		n->pools[i] = rec_pool_create(name);
-		if (!n->pools[i]) {
+		if (!n->pools[i] || rec_pool_refill(n->pools[i]) < 0) {
 			rc = -ENOMEM;
 			goto fail;
 		}

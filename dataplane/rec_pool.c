@@ -97,13 +97,30 @@ struct pool_class {
 	struct cds_wfcq_tail tail __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
+/* The reserve: a single-producer (the refiller), single-consumer (the
+ * owner) ring of spare slabs. Each index has one writer; the release
+ * store of an index publishes the slots it covers. */
+#define RESERVE_CAP 512u
+
+_Static_assert(RESERVE_CAP >= REC_POOL_RESERVE_MAX, "the ring holds the reserve");
+_Static_assert((RESERVE_CAP & (RESERVE_CAP - 1)) == 0, "a power of two");
+
+struct reserve {
+	_Atomic uint32_t head __attribute__((aligned(64)));   /* refiller writes */
+	uint32_t taken_seen;                                  /* refiller only */
+	_Atomic uint32_t tail __attribute__((aligned(64)));   /* owner writes */
+	struct slab *ring[RESERVE_CAP];
+};
+
 struct rec_pool {
 	struct pool_class cls[NCLASSES];
+	struct reserve reserve;
 	struct slab *slabs;          /* owner only */
 	_Atomic uint64_t st_slabs;
 	_Atomic uint64_t st_slab_bytes;
 	_Atomic uint64_t st_allocs;
 	_Atomic uint64_t st_frees;
+	_Atomic uint64_t st_owner_mallocs;
 	char name[32];
 };
 
@@ -175,6 +192,9 @@ struct rec_pool *rec_pool_create(const char *name)
 	atomic_init(&p->st_slab_bytes, 0);
 	atomic_init(&p->st_allocs, 0);
 	atomic_init(&p->st_frees, 0);
+	atomic_init(&p->st_owner_mallocs, 0);
+	atomic_init(&p->reserve.head, 0);
+	atomic_init(&p->reserve.tail, 0);
 	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
 	return p;
 }
@@ -184,6 +204,8 @@ void rec_pool_destroy(struct rec_pool *p)
 	if (!p)
 		return;
 	tsan_acquire(p);   /* the last frees happened before (rcu_barrier) */
+	for (uint32_t i = atomic_load(&p->reserve.tail); i != atomic_load(&p->reserve.head); i++)
+		free(p->reserve.ring[i % RESERVE_CAP]);
 	while (p->slabs) {
 		struct slab *s = p->slabs;
 
@@ -227,20 +249,73 @@ static uint64_t drain_returns(struct rec_pool *p, struct pool_class *c)
 	return n;
 }
 
+/* A spare slab from the reserve, or NULL. Owner only. */
+static struct slab *reserve_take(struct rec_pool *p)
+{
+	struct reserve *r = &p->reserve;
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	struct slab *s;
+
+	if (tail == atomic_load_explicit(&r->head, memory_order_acquire))
+		return NULL;
+	s = r->ring[tail % RESERVE_CAP];
+	tsan_acquire(s);
+	atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+	return s;
+}
+
+int rec_pool_refill(struct rec_pool *p)
+{
+	struct reserve *r = &p->reserve;
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t taken = tail - r->taken_seen;
+	uint32_t want = 2 * taken;
+	int added = 0;
+
+	r->taken_seen = tail;
+	if (want < REC_POOL_RESERVE_MIN)
+		want = REC_POOL_RESERVE_MIN;
+	if (want > REC_POOL_RESERVE_MAX)
+		want = REC_POOL_RESERVE_MAX;
+	while (head - tail < want) {
+		struct slab *s = malloc(REC_POOL_RESERVE_SLAB);
+
+		if (!s)
+			return -ENOMEM;
+		s->bytes = REC_POOL_RESERVE_SLAB;
+		tsan_release(s);
+		r->ring[head % RESERVE_CAP] = s;
+		head++;
+		atomic_store_explicit(&r->head, head, memory_order_release);
+		added++;
+	}
+	return added;
+}
+
 static int carve_slab(struct rec_pool *p, unsigned cls)
 {
 	struct pool_class *c = &p->cls[cls];
 	size_t stride = obj_stride(cls);
-	size_t nobj = SLAB_MIN_BYTES / stride;
+	size_t nobj;
 	size_t bytes;
-	struct slab *s;
+	struct slab *s = reserve_take(p);
 
-	if (nobj < SLAB_MIN_OBJS)
-		nobj = SLAB_MIN_OBJS;
-	bytes = sizeof(*s) + nobj * stride;
-	s = malloc(bytes);
-	if (!s)
-		return -ENOMEM;
+	_Static_assert(sizeof(struct slab) + POOL_HDR + REC_POOL_MAX_SIZE <= REC_POOL_RESERVE_SLAB,
+		       "a reserve slab holds an object of every class");
+	if (s) {
+		bytes = s->bytes;
+		nobj = (bytes - sizeof(*s)) / stride;
+	} else {
+		nobj = SLAB_MIN_BYTES / stride;
+		if (nobj < SLAB_MIN_OBJS)
+			nobj = SLAB_MIN_OBJS;
+		bytes = sizeof(*s) + nobj * stride;
+		s = malloc(bytes);
+		if (!s)
+			return -ENOMEM;
+		stat_add(&p->st_owner_mallocs, 1);
+	}
 	s->next = p->slabs;
 	s->bytes = bytes;
 	p->slabs = s;
@@ -329,6 +404,11 @@ void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out)
 	out->slab_bytes = atomic_load_explicit(&p->st_slab_bytes, memory_order_relaxed);
 	out->allocs = atomic_load_explicit(&p->st_allocs, memory_order_relaxed);
 	out->frees = atomic_load_explicit(&p->st_frees, memory_order_relaxed);
+	out->owner_mallocs = atomic_load_explicit(&p->st_owner_mallocs, memory_order_relaxed);
+	/* tail first: head only grows, so it cannot be read below it */
+	uint32_t tail = atomic_load_explicit(&p->reserve.tail, memory_order_acquire);
+
+	out->reserve_slabs = atomic_load_explicit(&p->reserve.head, memory_order_acquire) - tail;
 }
 
 size_t rec_pool_class_size(size_t size)

@@ -12,9 +12,17 @@
  *
  * Objects come in size classes from 64 bytes to REC_POOL_MAX_SIZE, each
  * about 1.5 times the previous. When a class is empty the owner carves a
- * new slab from the system allocator; memory stays in the pool until
- * rec_pool_destroy(). The slab allocation is amortised over many objects and
- * counted, so a steady state does no malloc at all.
+ * new slab; memory stays in the pool until rec_pool_destroy().
+ *
+ * New slabs come from the pool's reserve: spare slabs of
+ * REC_POOL_RESERVE_SLAB bytes that another thread (tandemd's control
+ * thread, every 100 ms) allocates and hands over with rec_pool_refill(),
+ * so that a worker's pool grows without the worker calling malloc (no
+ * system call, no allocator lock on a DPDK lcore). Only when the reserve
+ * is empty, faster growth than the refills foresaw, does the owner
+ * malloc a slab itself, and that is counted (owner_mallocs). The refill
+ * keeps at least twice what the owner took since the previous refill,
+ * and never less than REC_POOL_RESERVE_MIN slabs.
  */
 #ifndef TANDEM_REC_POOL_H
 #define TANDEM_REC_POOL_H
@@ -26,6 +34,9 @@
                      * tdm_rcu_after_grace_period() */
 
 #define REC_POOL_MAX_SIZE 65536u
+#define REC_POOL_RESERVE_SLAB (128u << 10)   /* bytes of one reserve slab */
+#define REC_POOL_RESERVE_MIN 8u              /* spare slabs kept at least */
+#define REC_POOL_RESERVE_MAX 512u            /* and at most (64 MiB) */
 
 struct rec_pool;
 
@@ -36,6 +47,9 @@ struct rec_pool_stats {
 	uint64_t frees;        /* objects taken back by the owner: counted when
 	                        * the owner drains its return queues, so an
 	                        * object freed but still queued is not yet in */
+	uint64_t owner_mallocs;   /* slabs the owner had to malloc itself (the
+	                           * reserve was empty) */
+	uint64_t reserve_slabs;   /* spare slabs in the reserve now */
 };
 
 /* Create a pool; name is for reports ("worker 0", "control"). */
@@ -61,6 +75,11 @@ size_t rec_pool_obj_size(const void *obj);
 /* Read by the control thread; the counts are approximate while the owner
  * is running (each field is read atomically). */
 void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out);
+
+/* One thread per pool, the refiller (it may be the owner). Top the
+ * reserve up (see above); returns the slabs added, or -ENOMEM when malloc
+ * failed (the slabs added before stay). */
+int rec_pool_refill(struct rec_pool *p);
 
 /* Owner thread only. Take back every object other threads have returned so
  * far (normally done lazily, per class, when a class runs empty); returns

@@ -178,6 +178,27 @@ class StatsSocket(NodeTest):
         for line in text.splitlines():
             self.assertTrue(line.startswith("#") or " " in line, line)
 
+    def test_record_pools_keep_spare_slabs_so_workers_need_no_malloc(self):
+        # Each of the 3 pools (2 workers, the control thread) gets 8 spare
+        # 128 KiB slabs at start; 200 new AORs fit in them, so no worker
+        # has to allocate a slab itself.
+        for i in range(200):
+            reg = ("REGISTER sip:example.com SIP/2.0\r\n"
+                   "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-pool-%d;rport\r\n"
+                   "Max-Forwards: 70\r\nTo: <sip:pool%d@example.com>\r\n"
+                   "From: <sip:pool%d@example.com>;tag=%d\r\nCall-ID: pool-%d\r\n"
+                   "CSeq: 1 REGISTER\r\nContact: <sip:pool%d@127.0.0.1:5999>\r\n"
+                   "Content-Length: 0\r\n\r\n" % (i, i, i, i, i, i))
+            self.assertEqual(status_of(udp_request(self.node, reg)), 200)
+        stats = self.node.stats()
+        self.assertEqual(stats["aors"], 200)
+        self.assertGreater(stats["record_pool_bytes"], 0)
+        self.assertGreaterEqual(stats["record_pool_reserve_bytes"], 3 * 8 * 128 * 1024 // 2)
+        self.assertEqual(stats["record_pool_worker_mallocs"], 0)
+        text = self.node.ctl("show metrics")
+        self.assertIn("# TYPE tandem_record_pool_reserve_bytes gauge", text)
+        self.assertRegex(text, r"\ntandem_record_pool_worker_mallocs_total 0\n")
+
     def test_unknown_command_is_refused_with_nonzero_exit(self):
         r = self.node.ctl("show nonsense", check=False)
         self.assertEqual(r.returncode, 1)

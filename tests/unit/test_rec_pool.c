@@ -307,3 +307,111 @@ Test(rec_pool, owner_allocates_while_another_thread_frees)
 	cr_assert_eq(st.allocs, 100000);
 	rec_pool_destroy(p);
 }
+
+/* ---- the reserve of spare slabs ---- */
+
+Test(rec_pool, a_pool_with_spare_slabs_grows_without_malloc_on_its_owner)
+{
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+
+	cr_assert_eq(rec_pool_refill(p), (int)REC_POOL_RESERVE_MIN);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.reserve_slabs, REC_POOL_RESERVE_MIN);
+	/* Four classes (128, 432, 656 and 992 bytes), 250 objects each: 1, 1,
+	 * 2 and 2 slabs of the reserve's 8. */
+	for (unsigned i = 0; i < 1000; i++)
+		cr_assert_not_null(rec_pool_alloc(p, 100 + (i % 4) * 200));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.owner_mallocs, 0, "the owner malloc'ed %llu slabs",
+		     (unsigned long long)st.owner_mallocs);
+	cr_assert_eq(st.reserve_slabs + st.slabs, REC_POOL_RESERVE_MIN,
+		     "every carved slab came from the reserve");
+	cr_assert_eq(st.slab_bytes, st.slabs * REC_POOL_RESERVE_SLAB);
+	rec_pool_destroy(p);   /* frees the slabs still in the reserve too */
+}
+
+Test(rec_pool, an_empty_reserve_makes_the_owner_malloc_and_count_it)
+{
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+	unsigned n = 0;
+
+	cr_assert_eq(rec_pool_refill(p), (int)REC_POOL_RESERVE_MIN);
+	/* The largest class: one object per reserve slab. */
+	for (; n < REC_POOL_RESERVE_MIN + 3; n++) {
+		unsigned char *o = rec_pool_alloc(p, REC_POOL_MAX_SIZE);
+
+		cr_assert_not_null(o);
+		memset(o, 0xa5, REC_POOL_MAX_SIZE);   /* the whole object is ours */
+	}
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.reserve_slabs, 0);
+	cr_assert_eq(st.owner_mallocs, 1, "one slab of 32 objects malloc'ed after the reserve ran out");
+	cr_assert_eq(st.allocs, n);
+	rec_pool_destroy(p);
+}
+
+Test(rec_pool, refill_keeps_twice_what_was_taken_since_the_last_refill)
+{
+	struct rec_pool *p = rec_pool_create("t");
+	struct rec_pool_stats st;
+
+	cr_assert_eq(rec_pool_refill(p), (int)REC_POOL_RESERVE_MIN);
+	cr_assert_eq(rec_pool_refill(p), 0, "nothing taken, nothing to add");
+	for (unsigned i = 0; i < REC_POOL_RESERVE_MIN; i++)
+		cr_assert_not_null(rec_pool_alloc(p, REC_POOL_MAX_SIZE));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.reserve_slabs, 0);
+	/* 8 taken: keep 16 spare now. */
+	cr_assert_eq(rec_pool_refill(p), (int)(2 * REC_POOL_RESERVE_MIN));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.reserve_slabs, 2 * REC_POOL_RESERVE_MIN);
+	cr_assert_eq(st.owner_mallocs, 0);
+	rec_pool_destroy(p);
+}
+
+struct refiller {
+	struct rec_pool *p;
+	atomic_int done;
+};
+
+static void *refill_loop(void *arg)
+{
+	struct refiller *r = arg;
+
+	while (!atomic_load(&r->done)) {
+		cr_assert_geq(rec_pool_refill(r->p), 0);
+		sched_yield();
+	}
+	return NULL;
+}
+
+Test(rec_pool, the_owner_takes_slabs_while_another_thread_refills)
+{
+	static struct refiller r;
+	struct rec_pool_stats st;
+	pthread_t th;
+
+	r.p = rec_pool_create("t");
+	atomic_store(&r.done, 0);
+	cr_assert_eq(rec_pool_refill(r.p), (int)REC_POOL_RESERVE_MIN);
+	cr_assert_eq(pthread_create(&th, NULL, refill_loop, &r), 0);
+	for (unsigned i = 0; i < 3000; i++) {
+		unsigned char *o = rec_pool_alloc(r.p, REC_POOL_MAX_SIZE / 2 + i % 64);
+
+		cr_assert_not_null(o);
+		o[0] = (unsigned char)i;   /* a slab handed over is writable */
+		o[rec_pool_obj_size(o) - 1] = (unsigned char)i;
+	}
+	atomic_store(&r.done, 1);
+	pthread_join(th, NULL);
+	rec_pool_get_stats(r.p, &st);
+	cr_assert_eq(st.allocs, 3000);
+	/* Three objects of this class per reserve slab: the first 8 slabs
+	 * came from the reserve at least, the rest from it or, when the
+	 * refiller lagged, from the owner's own malloc (32 objects each). */
+	cr_assert_geq(st.slabs - st.owner_mallocs, REC_POOL_RESERVE_MIN);
+	cr_assert_geq(3 * (st.slabs - st.owner_mallocs) + 32 * st.owner_mallocs, 3000);
+	rec_pool_destroy(r.p);
+}

@@ -5,7 +5,7 @@
  * (SipHash-1-3: one compression and three finalisation rounds). Keyed with
  * a random secret per table, it keeps chains from being flooded; 1-3 is
  * the variant hash tables use for that (Rust's std, CPython's str hash),
- * at a little over half the cost of SipHash-2-4, which stays available.
+ * at a little over half the cost of SipHash-2-4.
  *
  * Inline, because the inputs are short (a user name, an AOR, a Call-ID):
  * a call into a library costs as much as the hashing itself. The pieces
@@ -99,45 +99,27 @@ static inline void siphash_init(struct siphash *h, const uint8_t key[SIPHASH_KEY
 	h->v3 = k1 ^ 0x7465646279746573ull;
 }
 
-/* Absorb one message word with c compression rounds, c being 1 or 2 (the
- * two variants in use; written out, as a loop would not be unrolled). */
-static inline void siphash_word(struct siphash *h, uint64_t m, unsigned c)
+/* Absorb one message word: one compression round. */
+static inline void siphash_word(struct siphash *h, uint64_t m)
 {
 	h->v3 ^= m;
 	siphash_round(h);
-	if (c == 2)
-		siphash_round(h);
 	h->v0 ^= m;
 }
 
 /* Absorb the last word (the tail bytes, and the total length mod 256 in
- * the top byte), then d finalisation rounds, d being 3 or 4: the hash. */
-static inline uint64_t siphash_final(struct siphash *h, uint64_t last, unsigned c, unsigned d)
+ * the top byte), then the three finalisation rounds: the hash. */
+static inline uint64_t siphash_final(struct siphash *h, uint64_t last)
 {
-	siphash_word(h, last, c);
+	siphash_word(h, last);
 	h->v2 ^= 0xff;
 	siphash_round(h);
 	siphash_round(h);
 	siphash_round(h);
-	if (d == 4)
-		siphash_round(h);
 	return h->v0 ^ h->v1 ^ h->v2 ^ h->v3;
 }
 
-/* SipHash-2-4 of len bytes at data, as in the paper (and wolfCrypt's
- * wc_SipHash() with an 8-byte output, read little-endian). */
-static inline uint64_t siphash24(const uint8_t key[SIPHASH_KEY_LEN], const void *data, size_t len)
-{
-	const uint8_t *p = data, *end = p + (len & ~(size_t)7);
-	struct siphash h;
-
-	siphash_init(&h, key);
-	for (; p < end; p += 8)
-		siphash_word(&h, siphash_le64(p), 2);
-	return siphash_final(&h, siphash_tail(data, len) | (uint64_t)len << 56, 2, 4);
-}
-
-/* SipHash-1-3 of len bytes at data (the hash tables' variant). */
+/* SipHash-1-3 of len bytes at data. */
 static inline uint64_t siphash13(const uint8_t key[SIPHASH_KEY_LEN], const void *data, size_t len)
 {
 	const uint8_t *p = data, *end = p + (len & ~(size_t)7);
@@ -145,8 +127,8 @@ static inline uint64_t siphash13(const uint8_t key[SIPHASH_KEY_LEN], const void 
 
 	siphash_init(&h, key);
 	for (; p < end; p += 8)
-		siphash_word(&h, siphash_le64(p), 1);
-	return siphash_final(&h, siphash_tail(data, len) | (uint64_t)len << 56, 1, 3);
+		siphash_word(&h, siphash_le64(p));
+	return siphash_final(&h, siphash_tail(data, len) | (uint64_t)len << 56);
 }
 
 #endif

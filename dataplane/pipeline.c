@@ -355,13 +355,11 @@ static void count_method(struct dp_worker *w, enum sip_method m)
 	}
 }
 
-/* "SIP/2.0", compared case-insensitively (§7.1); as written by almost
- * every client, one 4-byte and one 3-byte compare. */
+/* "SIP/2.0", compared case-insensitively (§7.1); first exactly, as almost
+ * every client writes it. */
 static bool version_ok(tstr v)
 {
-	if (v.len == 7 && memcmp(v.s, "SIP/", 4) == 0 && memcmp(v.s + 4, "2.0", 3) == 0)
-		return true;
-	return tstr_caseeq(v, TSTR_LIT("SIP/2.0"));
+	return tstr_eq(v, TSTR_LIT("SIP/2.0")) || tstr_caseeq(v, TSTR_LIT("SIP/2.0"));
 }
 
 bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_reply *out)

@@ -55,13 +55,13 @@ static uint64_t siphash13_two(const uint8_t key[16], const uint8_t *a, size_t al
 
 	siphash_init(&h, key);
 	for (p = a, end = a + (alen & ~(size_t)7); p < end; p += 8)
-		siphash_word(&h, siphash_le64(p), 1);
+		siphash_word(&h, siphash_le64(p));
 	if (alen & 7)
-		siphash_word(&h, siphash_tail(a, alen), 1);
+		siphash_word(&h, siphash_tail(a, alen));
 	for (p = b, end = b + (blen & ~(size_t)7); p < end; p += 8)
-		siphash_word(&h, siphash_le64(p), 1);
+		siphash_word(&h, siphash_le64(p));
 	return siphash_final(&h, siphash_tail(b, blen) |
-				 (uint64_t)((alen + 7) / 8 * 8 + blen) << 56, 1, 3);
+				 (uint64_t)((alen + 7) / 8 * 8 + blen) << 56);
 }
 
 void sip_reply_to_tag(const uint8_t key[16], const struct sip_msg *m,

@@ -63,6 +63,7 @@
 #define LG_MAX_LEVELS 64
 #define LG_MAX_CPUS 256
 #define LG_START_PER_TURN 512    /* operations started per loop turn, at most */
+#define LG_SOCK_RUN 8            /* consecutive AORs that share a socket */
 #define LG_RX_PER_SOCKET 256     /* datagrams read per socket and turn, at most */
 #define LG_EVENTS 64             /* sockets ready per turn */
 #define LG_BATCH_MAX_NS (100 * NS_PER_MS)
@@ -671,7 +672,12 @@ static bool op_start(struct thread *t, uint64_t now)
 	s->active = 1;
 	s->aor = aor;
 	s->method = invite ? LG_INVITE : LG_REGISTER;
-	s->sock = (uint16_t)(aor % t->nsocks);
+	/* Runs of consecutive AORs share a socket: the operations one turn
+	 * starts (consecutive AORs) then leave in a few sendmmsg() calls, and
+	 * their answers come back in a few recvmmsg() calls, instead of one
+	 * of each per socket; the runs still spread the AORs over every
+	 * socket (and so over a server's SO_REUSEPORT workers). */
+	s->sock = (uint16_t)(aor / LG_SOCK_RUN % t->nsocks);
 	s->auth_rounds = 0;
 	s->preemptive = 0;
 	s->proxy = 0;

@@ -483,24 +483,29 @@ int lg_parse_response(const char *data, size_t len, enum lg_alg_pref pref,
 	if (out->code < 100 || out->code > 699)
 		goto malformed;
 	i = 11;
-	while (i < msg.len && msg.s[i] != '\n')
-		i++;
-	if (i >= msg.len)
-		goto malformed;
-	i++;
+	{
+		const char *nl = memchr(msg.s + i, '\n', msg.len - i);
+
+		if (!nl)
+			goto malformed;
+		i = (uint32_t)(nl - msg.s) + 1;
+	}
 
 	/* Header lines up to the empty line; a line starting with a space or
-	 * a tab continues the previous one (RFC 3261 §7.3.1). */
+	 * a tab continues the previous one (RFC 3261 §7.3.1). The scans are
+	 * memchr()s: the load generator parses every answer it gets, and
+	 * at the rates it drives a byte loop here was a tenth of its CPU. */
 	while (i < msg.len) {
 		uint32_t start = i, colon;
+		const char *hit;
 		tstr name, value;
 
 		if (msg.s[i] == '\n' || (msg.s[i] == '\r' && i + 1 < msg.len && msg.s[i + 1] == '\n'))
 			break;
 		line_end = i;
 		for (;;) {
-			while (line_end < msg.len && msg.s[line_end] != '\n')
-				line_end++;
+			hit = memchr(msg.s + line_end, '\n', msg.len - line_end);
+			line_end = hit ? (uint32_t)(hit - msg.s) : msg.len;
 			if (line_end + 1 < msg.len && is_ws(msg.s[line_end + 1])) {
 				line_end++;
 				continue;
@@ -508,13 +513,12 @@ int lg_parse_response(const char *data, size_t len, enum lg_alg_pref pref,
 			break;
 		}
 		/* [start, line_end) is the header with its continuations. */
-		colon = start;
-		while (colon < line_end && msg.s[colon] != ':')
-			colon++;
-		if (colon >= line_end) {
+		hit = memchr(msg.s + start, ':', line_end - start);
+		if (!hit) {
 			reason = "header without colon";
 			goto malformed;
 		}
+		colon = (uint32_t)(hit - msg.s);
 		name = trim(tstr_sub(msg, start, colon - start));
 		value = trim(tstr_sub(msg, colon + 1, line_end - colon - 1));
 		switch (header_kind(name)) {
@@ -617,28 +621,26 @@ static void put_s(struct wbuf *w, const char *s)
 static void put_u(struct wbuf *w, uint64_t v)
 {
 	char tmp[24];
-	unsigned n = 0;
+	unsigned n = sizeof(tmp);
 
 	do {
-		tmp[n++] = (char)('0' + v % 10);
+		tmp[--n] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	while (n)
-		wbuf_putc(w, tmp[--n]);
+	wbuf_put(w, tmp + n, sizeof(tmp) - n);
 }
 
 static void put_hex(struct wbuf *w, uint32_t v)
 {
 	static const char hex[] = "0123456789abcdef";
 	char tmp[8];
-	unsigned n = 0;
+	unsigned n = sizeof(tmp);
 
 	do {
-		tmp[n++] = hex[v & 15];
+		tmp[--n] = hex[v & 15];
 		v >>= 4;
 	} while (v);
-	while (n)
-		wbuf_putc(w, tmp[--n]);
+	wbuf_put(w, tmp + n, sizeof(tmp) - n);
 }
 
 /* A quoted-string: '"' and '\' escaped (RFC 3261 §25.1). */

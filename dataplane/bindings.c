@@ -65,6 +65,11 @@ struct bind_table {
 	struct cds_lfht *ht;
 	unsigned long min_buckets;       /* the size asked for at creation */
 	_Atomic unsigned long target;    /* the size bind_sweep() last set */
+	/* No stored binding expires before this (CLOCK_MONOTONIC ms): every
+	 * publisher lowers it to its record's earliest expiry after the
+	 * compare-and-swap, a sweep resets it before its walk and lowers it
+	 * to what it kept (see bind_sweep_due()). */
+	_Atomic uint64_t expiry_floor;
 	uint8_t key[SIPHASH_KEY_LEN];
 };
 
@@ -115,6 +120,7 @@ struct bind_table *bind_table_create(const struct bind_table_params *p)
 		goto fail;
 	t->min_buckets = buckets;
 	atomic_init(&t->target, buckets);
+	atomic_init(&t->expiry_floor, UINT64_MAX);
 	return t;
 fail:
 	free(t);
@@ -407,10 +413,31 @@ static int node_insert(struct bind_table *t, struct aor_rec *rec)
 	}
 }
 
+static uint64_t rec_first_expiry(const struct aor_rec *r)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (unsigned i = 0; i < r->nbind; i++)
+		if (r->b[i].expires_ms < m)
+			m = r->b[i].expires_ms;
+	return m;
+}
+
+static void floor_lower(struct bind_table *t, uint64_t ms)
+{
+	uint64_t cur = atomic_load_explicit(&t->expiry_floor, memory_order_relaxed);
+
+	while (ms < cur && !atomic_compare_exchange_weak_explicit(&t->expiry_floor, &cur, ms,
+								   memory_order_seq_cst,
+								   memory_order_relaxed))
+		;
+}
+
 int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec *rec)
 {
 	struct aor_rec *o = (struct aor_rec *)(uintptr_t)old;
 	struct aor_node *n;
+	int rc;
 
 	if (!old && !rec)
 		return -EINVAL;
@@ -419,15 +446,23 @@ int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec
 		return -EINVAL;
 	if (rec)
 		tsan_release(rec);
-	if (!old)
-		return node_insert(t, rec);
+	if (!old) {
+		rc = node_insert(t, rec);
+		if (rc == 0)
+			floor_lower(t, rec_first_expiry(rec));
+		return rc;
+	}
 	n = o->owner;
 	if (rec)
 		rec->owner = n;
 	if (!__atomic_compare_exchange_n(&n->rec, &o, rec, false, __ATOMIC_SEQ_CST,
 					 __ATOMIC_RELAXED))
 		return TDM_ERACE;   /* replaced or deleted meanwhile */
-	if (!rec)
+	/* After the swap: a sweep that reset the floor before it either sees
+	 * rec in its walk or this lowering (bind_sweep_due()). */
+	if (rec)
+		floor_lower(t, rec_first_expiry(rec));
+	else
 		node_unlink(t, n);
 	call_rcu(&o->rcu, rec_free_rcu);
 	return 0;
@@ -470,6 +505,7 @@ struct sweep {
 	uint64_t records;              /* records visited */
 	uint64_t bindings;
 	uint64_t aors;
+	uint64_t floor;                /* earliest expiry of what stays */
 	struct binding_src *scratch;   /* BIND_MAX_PER_REC entries */
 };
 
@@ -482,19 +518,25 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 	s->records++;
 	while (r) {
 		struct aor_rec *rec = NULL;
+		uint64_t first = rec_first_expiry(r);
 		unsigned keep = 0;
 		int rc;
 
 		for (unsigned i = 0; i < r->nbind; i++)
 			if (r->b[i].expires_ms > s->now_ms)
 				keep++;
-		if (keep == r->nbind)
+		if (keep == r->nbind) {
+			if (first < s->floor)
+				s->floor = first;
 			return 0;
+		}
 		if (keep) {
 			if (!s->scratch) {
 				s->scratch = malloc(BIND_MAX_PER_REC * sizeof(*s->scratch));
-				if (!s->scratch)
-					return 1;   /* next sweep will retry */
+				if (!s->scratch) {
+					s->floor = 0;   /* the next tick sweeps again */
+					return 1;
+				}
 			}
 			keep = 0;
 			for (unsigned i = 0; i < r->nbind; i++)
@@ -502,8 +544,10 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 					binding_to_src(r, &r->b[i], &s->scratch[keep++]);
 			rec = aor_rec_build(s->pool, aor_rec_key(r), r->hash,
 					    s->scratch, keep, NULL);
-			if (!rec)
-				return 0;   /* out of memory: next sweep */
+			if (!rec) {
+				s->floor = 0;   /* out of memory: the next tick */
+				return 0;
+			}
 		}
 		rc = bind_publish(s->t, r, rec);
 		if (rc == 0) {
@@ -513,8 +557,11 @@ static int sweep_one(const struct aor_rec *r, void *arg)
 			return 0;
 		}
 		aor_rec_discard(rec);
-		if (rc != TDM_ERACE)
+		if (rc != TDM_ERACE) {
+			if (first < s->floor)
+				s->floor = first;
 			return 0;
+		}
 		/* r stays readable until our next quiescent state. */
 		r = bind_lookup(s->t, aor_rec_key(r), r->hash);
 	}
@@ -552,9 +599,24 @@ static void resize_if_needed(struct bind_table *t, uint64_t records)
 	rcu_thread_online();
 }
 
+bool bind_sweep_due(struct bind_table *t, uint64_t now_ms)
+{
+	return atomic_load(&t->expiry_floor) <= now_ms;
+}
+
+uint64_t bind_expiry_floor(struct bind_table *t)
+{
+	return atomic_load(&t->expiry_floor);
+}
+
 unsigned long bind_buckets(struct bind_table *t)
 {
 	return atomic_load(&t->target);
+}
+
+void bind_fit(struct bind_table *t, uint64_t records)
+{
+	resize_if_needed(t, records);
 }
 
 void bind_reserve(struct bind_table *t, uint64_t records)
@@ -566,9 +628,13 @@ void bind_reserve(struct bind_table *t, uint64_t records)
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed)
 {
-	struct sweep s = { .t = t, .pool = pool, .now_ms = now_ms };
+	struct sweep s = { .t = t, .pool = pool, .now_ms = now_ms, .floor = UINT64_MAX };
 
+	/* Reset before the walk; every record published from now on lowers
+	 * the floor itself, every record published before is in the walk. */
+	atomic_store(&t->expiry_floor, UINT64_MAX);
 	bind_foreach(t, sweep_one, &s);
+	floor_lower(t, s.floor);
 	free(s.scratch);
 	resize_if_needed(t, s.records - s.aors);
 	if (aors_removed)

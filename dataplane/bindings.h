@@ -194,12 +194,35 @@ uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms
 		    uint64_t *aors_removed);
 
 /*
+ * May a stored binding have expired by now_ms? The table keeps a lower
+ * bound of every stored binding's expires_ms: bind_publish() lowers it to
+ * the new record's earliest expiry right after publishing, bind_sweep()
+ * resets it before its walk (any record published before the reset is in
+ * the walk) and lowers it to the earliest expiry it kept (to 0 when it
+ * could not finish a record: out of memory). While it says no, a sweep
+ * would find nothing to expire and its walk (every record: milliseconds
+ * for 10 000 AORs, most of a second for a million) can be skipped. Any
+ * thread; one atomic load.
+ */
+bool bind_sweep_due(struct bind_table *t, uint64_t now_ms);
+
+/* That lower bound (UINT64_MAX: no binding stored since the last sweep). */
+uint64_t bind_expiry_floor(struct bind_table *t);
+
+/*
  * Control thread, between sweeps: grow the table now when `records` (the
  * AORs counted by the workers) has outgrown its buckets, so a burst of new
  * registrations does not lengthen the chains until the next sweep. Only
  * grows; same offline note as bind_sweep().
  */
 void bind_reserve(struct bind_table *t, uint64_t records);
+
+/*
+ * Control thread, instead of a sweep that was not due: size the table for
+ * `records` as a sweep would (grow, or shrink when it has fallen below a
+ * quarter of the buckets). Same offline note as bind_sweep().
+ */
+void bind_fit(struct bind_table *t, uint64_t records);
 
 /* The bucket count the table was last sized to. */
 unsigned long bind_buckets(struct bind_table *t);

@@ -171,9 +171,11 @@ class Expiry(NodeTest):
         self.assertIn("<sip:alice@127.0.0.1:5099>;expires=2", reply)
         self.assertEqual(len(self.node.contacts("alice")), 1)
         self.assertEqual(self.node.counter("bindings_expired"), 0)
+        before = self.node.stats()
 
-        # The sweep runs once a second: the binding is gone within 2 s +
-        # one sweep; allow generous slack on a loaded machine.
+        # The control thread looks once a second and walks the table when
+        # a binding may have expired: the binding is gone within 2 s + one
+        # look; allow generous slack on a loaded machine.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             stats = self.node.stats()
@@ -186,6 +188,29 @@ class Expiry(NodeTest):
         self.assertEqual(stats["aors"], 0, "the sweep removed the record, not just hid it")
         self.assertEqual(stats["bindings"], 0)
         self.assertEqual(stats["counters"]["aors_removed"], 1)
+        self.assertGreater(stats["sweeps"], before["sweeps"], "a walk removed it")
+
+    def test_the_table_is_walked_only_when_a_binding_may_have_expired(self):
+        reply = udp_request(self.node, (
+            "REGISTER sip:example.com SIP/2.0\n"
+            "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-long;rport\n"
+            "Max-Forwards: 70\n"
+            "To: <sip:bob@example.com>\nFrom: <sip:bob@example.com>;tag=l\n"
+            "Call-ID: long@127.0.0.1\nCSeq: 1 REGISTER\n"
+            "Contact: <sip:bob@127.0.0.1:5098>;expires=3600\n"
+            "Content-Length: 0\n\n"))
+        self.assertEqual(status_of(reply), 200, reply)
+        before = self.node.stats()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            stats = self.node.stats()
+            if stats["sweeps_skipped"] >= before["sweeps_skipped"] + 2:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(stats["sweeps_skipped"], before["sweeps_skipped"] + 2)
+        self.assertEqual(stats["sweeps"], before["sweeps"],
+                         "no walk while the only binding has an hour to live")
+        self.assertEqual(len(self.node.contacts("bob")), 1)
 
 
 if __name__ == "__main__":

@@ -626,6 +626,78 @@ Test(bindings, sweep_removes_only_expired_bindings_and_deletes_empty_records)
 	rec_pool_destroy(p);
 }
 
+static int min_deadline(const struct aor_rec *r, void *arg)
+{
+	uint64_t *m = arg;
+
+	for (unsigned i = 0; i < r->nbind; i++)
+		if (r->b[i].expires_ms < *m)
+			*m = r->b[i].expires_ms;
+	return 0;
+}
+
+Test(bindings, sweep_is_due_only_when_a_stored_binding_may_have_expired)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("workers");
+	struct rec_pool *ctl = rec_pool_create("control");
+	struct binding_src two[2] = {
+		src("sip:a1@192.0.2.1", "c1", 1, 300),
+		src("sip:a2@192.0.2.2", "c2", 2, 200),
+	};
+	tstr a = TSTR_LIT("sip:a@x");
+	struct aor_rec *ra = aor_rec_build(p, a, bind_hash(t, a), two, 2, NULL);
+	struct aor_rec *rb = build1(t, p, "sip:b@x", "sip:b@192.0.2.1", 1, 500);
+	struct aor_rec *rb2 = build1(t, p, "sip:b@x", "sip:b@192.0.2.1", 2, 900);
+	uint64_t aors = 0;
+
+	cr_assert_eq(bind_expiry_floor(t), UINT64_MAX);
+	cr_assert_not(bind_sweep_due(t, UINT64_MAX - 1), "an empty table never needs a sweep");
+
+	cr_assert_eq(bind_publish(t, NULL, rb), 0);
+	cr_assert_eq(bind_expiry_floor(t), 500, "an insert lowers the floor");
+	cr_assert_eq(bind_publish(t, NULL, ra), 0);
+	cr_assert_eq(bind_expiry_floor(t), 200, "to the record's earliest binding");
+	cr_assert_not(bind_sweep_due(t, 199));
+	cr_assert(bind_sweep_due(t, 200), "due when the earliest deadline is reached");
+
+	/* A refresh of b to 900 never raises the floor by itself ... */
+	cr_assert_eq(bind_publish(t, rb, rb2), 0);
+	cr_assert_eq(bind_expiry_floor(t), 200);
+	/* ... a sweep sets it to what it kept: at 250, a2 (200) goes, a1 (300)
+	 * and b (900) stay. */
+	cr_assert_eq(bind_sweep(t, ctl, 250, &aors), 1);
+	cr_assert_eq(bind_expiry_floor(t), 300);
+	cr_assert_not(bind_sweep_due(t, 299));
+	/* A sweep with nothing to do recomputes the same floor. */
+	cr_assert_eq(bind_sweep(t, ctl, 299, &aors), 0);
+	cr_assert_eq(bind_expiry_floor(t), 300);
+	/* Everything gone: no sweep is ever due again. */
+	cr_assert_eq(bind_sweep(t, ctl, 1000, &aors), 2);
+	cr_assert_eq(aors, 2);
+	cr_assert_eq(bind_expiry_floor(t), UINT64_MAX);
+	cr_assert_not(bind_sweep_due(t, UINT64_MAX - 1));
+	bind_table_destroy(t);
+	rec_pool_destroy(ctl);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, fit_grows_and_shrinks_the_table_like_a_sweep)
+{
+	struct bind_table *t = table_with_key(key_a);   /* 16 buckets */
+
+	bind_fit(t, 5000);
+	cr_assert_eq(bind_buckets(t), 8192);
+	cr_assert(rcu_read_ongoing(), "online again after the resize");
+	bind_fit(t, 3000);
+	cr_assert_eq(bind_buckets(t), 8192, "not below a quarter: kept");
+	bind_fit(t, 100);
+	cr_assert_eq(bind_buckets(t), 128);
+	bind_fit(t, 0);
+	cr_assert_eq(bind_buckets(t), 16, "never below the size asked for at creation");
+	bind_table_destroy(t);
+}
+
 Test(bindings, reserve_grows_the_table_between_sweeps_and_never_shrinks_it)
 {
 	struct bind_table *t = table_with_key(key_a);   /* 16 buckets */
@@ -1149,8 +1221,19 @@ Test(bindings, concurrent_writers_lose_no_update, .timeout = 300)
 	cr_assert_eq(atomic_load(&cw.lost), 0, "a writer found its own binding out of date");
 	cr_assert_eq(atomic_load(&cw.bad_reads), 0, "a reader saw a broken or older record");
 
+	/* With publishes racing sweeps, the floor still never passed a stored
+	 * deadline (a lowering lost to a sweep's reset would leave it above
+	 * an expired binding the expirer added). */
+	uint64_t first = UINT64_MAX;
+	bind_foreach(cw.t, min_deadline, &first);
+	cr_assert_leq(bind_expiry_floor(cw.t), first, "floor %llu above the deadline %llu",
+		      (unsigned long long)bind_expiry_floor(cw.t), (unsigned long long)first);
+
 	/* Whatever expired bindings are left, a last sweep takes. */
 	final_bindings = bind_sweep(cw.t, ctl, CW_NOW, &final_aors);
+	first = UINT64_MAX;
+	bind_foreach(cw.t, min_deadline, &first);
+	cr_assert_eq(bind_expiry_floor(cw.t), first, "a quiet sweep sets the exact floor");
 	cr_assert_eq(sweeper.swept_bindings + final_bindings, expirer.expired_added,
 		     "every expired binding removed exactly once");
 	cr_assert_eq(sweeper.swept_aors + final_aors, expirer.churn_inserted,

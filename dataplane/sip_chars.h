@@ -43,9 +43,11 @@ enum {
 	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
 	C_ALNUM = 1 << 11,
 	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
+	C_USER = 1 << 13,  /* user of a SIP URI without its escapes: unreserved
+	                    * / user-unreserved (sip_uri.c's U_USER) */
 };
 
-#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
+#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM | C_USER)
 #define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
 #define K_LETTER (K_ALNUM | C_ALPHA)
 #define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
@@ -56,34 +58,34 @@ static const uint16_t chr_class[256] = {
 	['A' ... 'F'] = K_LOWER_HEX,
 	['G' ... 'Z'] = K_LETTER,
 	['0' ... '9'] = K_NUM,
-	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
-	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_USER,
+	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_USER,
+	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME | C_USER,
+	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
 	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
 	['`'] = C_TOKEN | C_PARAM | C_WORD,
-	['('] = C_PARAM | C_WORD | C_URIC,
-	[')'] = C_PARAM | C_WORD | C_URIC,
+	['('] = C_PARAM | C_WORD | C_URIC | C_USER,
+	[')'] = C_PARAM | C_WORD | C_URIC | C_USER,
 	[':'] = C_PARAM | C_WORD | C_URIC,
-	['/'] = C_PARAM | C_WORD | C_URIC,
+	['/'] = C_PARAM | C_WORD | C_URIC | C_USER,
 	['['] = C_PARAM | C_WORD | C_URIC,
 	[']'] = C_PARAM | C_WORD | C_URIC,
-	['&'] = C_PARAM | C_URIC,
-	['$'] = C_PARAM | C_URIC,
-	['?'] = C_WORD | C_URIC,
+	['&'] = C_PARAM | C_URIC | C_USER,
+	['$'] = C_PARAM | C_URIC | C_USER,
+	['?'] = C_WORD | C_URIC | C_USER,
 	['<'] = C_WORD | C_LIST,
 	['>'] = C_WORD | C_LIST,
 	['\\'] = C_WORD | C_QSTOP,
 	['"'] = C_WORD | C_LIST | C_QSTOP,
 	['{'] = C_WORD,
 	['}'] = C_WORD,
-	['='] = C_URIC,
-	[';'] = C_URIC,
-	[','] = C_URIC | C_LIST,
+	['='] = C_URIC | C_USER,
+	[';'] = C_URIC | C_USER,
+	[','] = C_URIC | C_LIST | C_USER,
 	['@'] = C_URIC,
 	[' '] = C_WS,
 	['\t'] = C_WS,
@@ -129,6 +131,10 @@ static const uint8_t nib_qstop[16] = {
 	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
 };
+static const uint8_t nib_user[16] = {
+	0x2a, 0x3f, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f, 0x3f,
+	0x3f, 0x3f, 0x3d, 0x17, 0x15, 0x17, 0x35, 0x1f,
+};
 static const uint8_t nib_alnum[16] = {
 	0x2a, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,
 	0x3e, 0x3e, 0x3c, 0x14, 0x14, 0x14, 0x14, 0x14,
@@ -146,6 +152,7 @@ static inline const uint8_t *class_nibbles(unsigned cls)
 	case C_URIC: return nib_uric;
 	case C_QSTOP: return nib_qstop;
 	case C_ALNUM: return nib_alnum;
+	case C_USER: return nib_user;
 	default: return NULL;
 	}
 }

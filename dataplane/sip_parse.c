@@ -778,6 +778,10 @@ static inline bool scheme_ok(tstr u)
 {
 	uint32_t i;
 
+	/* Usually "sip:" in any case ('s' 'i' 'p' are the only bytes that
+	 * OR-ing 0x20 maps onto them): the scan below would stop at its ':'. */
+	if (u.len > 4 && (load4(u.s) | 0x00202020u) == load4("sip:"))
+		return true;
 	if (u.len == 0 || !is_class(u.s[0], C_ALPHA))
 		return false;
 	i = span(u, 1, C_SCHEME);
@@ -902,6 +906,18 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
 	if (v.s[i] != ';')
 		return -1;
 	na->params = tstr_tail(v, i);
+	/* Usually the one parameter is ";tag=" and a token (From; To of a
+	 * dialog), in any case: what params_split() and the loop below
+	 * give for it, without them. A token holds no C_PARAM delimiter
+	 * ('=' and ';' are not token characters), so the name is "tag". */
+	if (v.len - i > 5 && (load4(v.s + i) | 0x20202000u) == load4(";tag") &&
+	    v.s[i + 4] == '=' && span(v, i + 5, C_TOKEN) == v.len) {
+		pv[0].name = tstr_sub(v, i + 1, 3);
+		pv[0].value = tstr_tail(v, i + 5);
+		pv[0].token = true;
+		na->tag = pv[0].value;
+		return 1;
+	}
 	n = params_split(v, i, pv);
 	for (int k = 0; k < n; k++) {
 		if (!NAME_IS(pv[k].name, "tag"))

@@ -2021,7 +2021,28 @@ static void expect_uri_decoded_once(tstr text, int rc, const struct sip_uri *u, 
 		expect_same_uri(u, &want, what);
 }
 
-/* The To of a REGISTER and every Contact of m, against the general
+/* The tag of a decoded name-addr is what the general parameter grammar
+ * (sip_param_next()) finds in its parameters: the first "tag", any case,
+ * a token; and parameters it accepted are well-formed. */
+static void expect_tag_as_params_say(const struct sip_nameaddr *na, const char *what)
+{
+	tstr name, value, want = TSTR_NULL;
+	uint32_t pos = 0;
+	bool found = false;
+	int r;
+
+	while ((r = sip_param_next(na->params, &pos, &name, &value)) > 0) {
+		if (!found && tstr_caseeq(name, TSTR_LIT("tag"))) {
+			found = true;
+			want = value;
+		}
+	}
+	cr_expect_eq(r, 0, "%s: accepted parameters the general grammar refuses", what);
+	cr_expect(same_tstr(na->tag, want), "%s: tag \"%.*s\", the parameters say \"%.*s\"",
+		  what, (int)na->tag.len, na->tag.s, (int)want.len, want.s);
+}
+
+/* The To of a REGISTER, From and every Contact of m, against the general
  * decoders. */
 static void expect_fast_paths_agree(struct sip_msg *m)
 {
@@ -2029,6 +2050,11 @@ static void expect_fast_paths_agree(struct sip_msg *m)
 	struct sip_nameaddr na;
 	unsigned k = 0;
 	tstr v;
+
+	if (m->hdr_count[SIP_HDR_FROM] == 1 && m->from.uri.s)
+		expect_tag_as_params_say(&m->from, "From");
+	if (m->hdr_count[SIP_HDR_TO] == 1 && m->to.uri.s)
+		expect_tag_as_params_say(&m->to, "To");
 
 	if (m->method == SIP_REGISTER && h && m->hdr_count[SIP_HDR_TO] == 1) {
 		if (sip_parse_nameaddr(h->value, &na) == 0) {
@@ -2103,10 +2129,17 @@ Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_do
 		"<sip:a@b>>",
 		"<sip:a b@c>",
 		"<sip:@h>",
+		"\"Bob\" <sip:bob@example.com>;tag=1928301774",
+		"<sip:b@h>;TaG=a.b-c!%*_+`'~",
+		"<sip:b@h>;tag=a;tag=b",
+		"<sip:b@h>;tag=\"q\"",
+		"<sip:b@h>;tagx=1;tag=2",
+		"<sip:b@h>;expires=3600",
 	};
 
 	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		mutate_field("To", values[i]);
+		mutate_field("From", values[i]);
 		mutate_field("Contact", values[i]);
 	}
 	for (unsigned i = 0; i < sizeof(torture) / sizeof(torture[0]); i++) {
@@ -2124,6 +2157,7 @@ static const struct {
 } nibble_classes[] = {
 	{ "C_TOKEN", C_TOKEN }, { "C_PARAM", C_PARAM }, { "C_WORD", C_WORD },
 	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP }, { "C_ALNUM", C_ALNUM },
+	{ "C_USER", C_USER },
 };
 
 Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
@@ -2141,6 +2175,21 @@ Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
 	}
 }
 
+/* sip_uri_parse() scans the user part with C_USER: it must hold exactly
+ * the characters of RFC 3261 §25.1 user (unreserved / user-unreserved),
+ * escapes apart. */
+Test(sip_parse, chars_user_class_is_the_rfc3261_user_set)
+{
+	static const char user_marks[] = "-_.!~*'()&=+$,;?/";
+
+	for (unsigned b = 0; b < 256; b++) {
+		bool rfc = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+			   (b >= '0' && b <= '9') || (b != 0 && strchr(user_marks, (int)b) != NULL);
+
+		cr_assert_eq((chr_class[b] & C_USER) != 0, rfc, "byte 0x%02x", b);
+	}
+}
+
 /* span() / span_not() of class number k (the constant each needs). */
 static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
 {
@@ -2150,6 +2199,7 @@ static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
 	case 2: return not ? span_not(s, i, C_WORD) : span(s, i, C_WORD);
 	case 3: return not ? span_not(s, i, C_URIC) : span(s, i, C_URIC);
 	case 4: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	case 6: return not ? span_not(s, i, C_USER) : span(s, i, C_USER);
 	default: return not ? span_not(s, i, C_ALNUM) : span(s, i, C_ALNUM);
 	}
 }

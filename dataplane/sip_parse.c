@@ -836,6 +836,23 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
 }
 
 /*
+ * v.s[i] is ';', and the len bytes after it are a parameter name (the
+ * caller compared them). When '=' and a token running to the end of v
+ * follow, sets pv[0] to what params_split() gives for this one
+ * parameter and returns true: the '=' is no C_PARAM character, so
+ * params_split() finds the same name, and takes the value as a token.
+ */
+static inline bool one_param(tstr v, uint32_t i, uint32_t len, struct hparam *pv)
+{
+	if (v.s[i + 1 + len] != '=' || span(v, i + 2 + len, C_TOKEN) != v.len)
+		return false;
+	pv[0].name = tstr_sub(v, i + 1, len);
+	pv[0].value = tstr_tail(v, i + 2 + len);
+	pv[0].token = true;
+	return true;
+}
+
+/*
  * A name-addr in its usual shapes, '"display" <uri>' or '<uri>' (one SP at
  * most between them), then header parameters as params_split() takes them.
  * Decodes into *na and the parameters into pv in one pass and returns
@@ -906,18 +923,19 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
 	if (v.s[i] != ';')
 		return -1;
 	na->params = tstr_tail(v, i);
-	/* Usually the one parameter is ";tag=" and a token (From; To of a
-	 * dialog), in any case: what params_split() and the loop below
-	 * give for it, without them. A token holds no C_PARAM delimiter
-	 * ('=' and ';' are not token characters), so the name is "tag". */
+	/* Usually the one parameter is a tag (From; To of a dialog) or an
+	 * expires (Contact), in any case: OR-ing 0x20 maps only a letter's
+	 * two cases onto it, so one compare recognises the name whatever
+	 * the bytes are. The value is non-empty: one_param() reads the
+	 * byte after the name. */
 	if (v.len - i > 5 && (load4(v.s + i) | 0x20202000u) == load4(";tag") &&
-	    v.s[i + 4] == '=' && span(v, i + 5, C_TOKEN) == v.len) {
-		pv[0].name = tstr_sub(v, i + 1, 3);
-		pv[0].value = tstr_tail(v, i + 5);
-		pv[0].token = true;
+	    one_param(v, i, 3, pv)) {
 		na->tag = pv[0].value;
 		return 1;
 	}
+	if (v.len - i > 9 && (load8(v.s + i) | 0x2020202020202000ull) == load8(";expires") &&
+	    one_param(v, i, 7, pv))
+		return 1;
 	n = params_split(v, i, pv);
 	for (int k = 0; k < n; k++) {
 		if (!NAME_IS(pv[k].name, "tag"))

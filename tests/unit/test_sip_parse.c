@@ -2042,6 +2042,25 @@ static void expect_tag_as_params_say(const struct sip_nameaddr *na, const char *
 		  what, (int)na->tag.len, na->tag.s, (int)want.len, want.s);
 }
 
+/* The expires of a contact as the general grammar reads its parameters:
+ * the first "expires", delta-seconds saturating at 2^32-1, anything else
+ * absent. */
+static int64_t expires_as_params_say(tstr params)
+{
+	uint64_t n = 0;
+	tstr v;
+
+	if (!sip_param_find(params, "expires", &v) || v.len == 0)
+		return SIP_ABSENT;
+	for (uint32_t i = 0; i < v.len; i++) {
+		if (v.s[i] < '0' || v.s[i] > '9')
+			return SIP_ABSENT;
+		if (n <= UINT32_MAX)
+			n = n * 10 + (uint64_t)(v.s[i] - '0');
+	}
+	return n > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)n;
+}
+
 /* The To of a REGISTER, From and every Contact of m, against the general
  * decoders. */
 static void expect_fast_paths_agree(struct sip_msg *m)
@@ -2075,6 +2094,10 @@ static void expect_fast_paths_agree(struct sip_msg *m)
 			cr_assert_lt(k, m->ncontacts);
 			cr_assert_eq(sip_parse_nameaddr(v, &na), 0, "Contact %u", k);
 			expect_same_nameaddr(&m->contacts[k].na, &na, "Contact");
+			expect_tag_as_params_say(&m->contacts[k].na, "Contact");
+			cr_expect_eq(m->contacts[k].expires,
+				     expires_as_params_say(m->contacts[k].na.params),
+				     "Contact %u: expires differs from the parameters", k);
 			expect_uri_decoded_once(m->contacts[k].na.uri, m->contacts[k].uri_rc,
 						&m->contacts[k].uri, "Contact");
 			k++;
@@ -2135,6 +2158,11 @@ Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_do
 		"<sip:b@h>;tag=\"q\"",
 		"<sip:b@h>;tagx=1;tag=2",
 		"<sip:b@h>;expires=3600",
+		"<sip:b@h>;EXPIRES=99999999999",
+		"<sip:b@h>;expires=\"60\"",
+		"<sip:b@h>;expires=60;expires=70",
+		"<sip:b@h>;expiresx=1;expires=2",
+		"<sip:b@h>;expires=",
 	};
 
 	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {

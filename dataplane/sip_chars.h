@@ -252,6 +252,18 @@ static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t 
 /* The host at the start of s, a byte at a time (sip_parse.c). */
 uint32_t sip_host_len_bytes(tstr s);
 
+struct sip_uri;
+
+/*
+ * sip_uri_parse() of t, told that `after` more bytes after t are
+ * readable (t.s[t.len] ...), as in a message where a URI is followed by
+ * '>' or " SIP/2.0": when the first of them is neither a user nor a host
+ * character, the scans of a short URI's user and host run over them 16
+ * bytes at a time and stop where t ends. Same result as sip_uri_parse()
+ * (sip_uri.c; the unit tests compare them).
+ */
+int sip_uri_parse_in(tstr t, uint32_t after, struct sip_uri *out);
+
 #ifdef __SSSE3__
 /*
  * The same rules as sip_host_len_bytes() for a host name or IPv4 address, on

@@ -1055,7 +1055,8 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 	if (l.len - u > 9 && load8(l.s + l.len - 8) == load8(" SIP/2.0")) {
 		tstr r = tstr_sub(l, u, l.len - 8 - u);
 
-		m->ruri_rc = sip_uri_parse(r, &m->ruri_uri);
+		/* " SIP/2.0" is readable after it. */
+		m->ruri_rc = sip_uri_parse_in(r, 8, &m->ruri_uri);
 		if (m->ruri_rc == 0 && (m->ruri_uri.scheme == SIP_URI_SIP ||
 					m->ruri_uri.scheme == SIP_URI_SIPS)) {
 			m->ruri = r;

@@ -161,13 +161,18 @@ static bool headers_ok(tstr s)
 
 int sip_uri_parse(tstr t, struct sip_uri *out)
 {
+	return sip_uri_parse_in(t, 0, out);
+}
+
+int sip_uri_parse_in(tstr t, uint32_t after, struct sip_uri *out)
+{
 	/* Decoded in place: the caller's struct is usually the one kept
 	 * (struct sip_msg), and a copy at the end cost as much as a short
 	 * URI's decoding. */
 	struct sip_uri *u = out;
 	uint32_t i, e;
 	const char *at;
-	tstr rest;
+	tstr rest, wide;
 
 	/* Only the fields a sip: URI may leave empty are cleared here; every
 	 * other one is set on the way (a rep stos over the whole struct cost
@@ -239,9 +244,15 @@ sip:
 	 * Usually the user is plain characters up to the '@', or there is
 	 * no '@' at all; escapes and passwords take the longer way. */
 	i = 0;
-	/* C_USER is U_USER (sip_chars.h; the unit tests check it), scanned
-	 * 16 bytes at a time. */
-	e = span(rest, 0, C_USER);
+	/* rest and the bytes readable after it, the first of which is
+	 * neither a user nor a host character (else none is used): a scan
+	 * of the user or of a host name stops at rest's end in both, and
+	 * the longer one can be scanned 16 bytes at a time. */
+	if (after && is_class(t.s[t.len], C_USER | C_HOST))
+		after = 0;
+	wide = tstr_make(rest.s, rest.len + after);
+	/* C_USER is U_USER (sip_chars.h; the unit tests check it). */
+	e = span(wide, 0, C_USER);
 	if (e < rest.len && rest.s[e] == '@' && e > 0) {
 		u->user = tstr_sub(rest, 0, e);
 		i = e + 1;
@@ -264,7 +275,8 @@ sip:
 	}
 
 	/* hostport */
-	e = sip_host_span(rest, i);
+	/* An IPv6 reference, or nothing, is looked at in rest alone. */
+	e = sip_host_span(i < rest.len && rest.s[i] != '[' ? wide : rest, i);
 	if (e == 0)
 		goto malformed;
 	u->host = tstr_sub(rest, i, e);

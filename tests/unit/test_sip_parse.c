@@ -2316,3 +2316,51 @@ Test(sip_parse, differential_host_span_block_and_byte_loop_agree)
 	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.-com"), 10), 0);
 	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@-example.com"), 10), 0);
 }
+
+/* sip_uri_parse_in() may scan the bytes after a URI (the " SIP/2.0" of a
+ * Request-Line, the '>' of a name-addr): for every URI and whatever
+ * follows it, the result is sip_uri_parse()'s. Each seed has every byte
+ * in turn replaced by each octet, and is followed by each tail. */
+Test(sip_parse, differential_uri_parse_in_gives_what_sip_uri_parse_gives)
+{
+	static const char *const seeds[] = {
+		"sip:example.com", "sip:a@b", "sip:user@[::1]:5060", "sips:x@h.example.:5061;lr",
+		"sip:@h", "sip:user@", "sip:h-", "sip:a.b", "sip:alice:pw@h?x=y", "tel:+123",
+	};
+	static const char *const tails[] = {
+		" SIP/2.0", ">;tag=1", "a", ".", "-", "[::1]", "]", "@x", ":5060", "%41", "",
+	};
+	char b[64];
+
+	for (unsigned s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+		size_t len = strlen(seeds[s]);
+
+		for (unsigned t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+			size_t tl = strlen(tails[t]);
+			char *buf = malloc(len + tl);   /* exact size: ASan sees any over-read */
+
+			cr_assert_not_null(buf);
+			memcpy(b, seeds[s], len);
+			for (size_t i = 0; i <= len; i++) {
+				for (unsigned c = 0; c < 256; c++) {
+					struct sip_uri in, want;
+					tstr text = tstr_make(buf, len);
+					int rc_in, rc;
+
+					memcpy(buf, b, len);
+					if (i < len)
+						buf[i] = (char)c;
+					memcpy(buf + len, tails[t], tl);
+					rc_in = sip_uri_parse_in(text, (uint32_t)tl, &in);
+					rc = sip_uri_parse(text, &want);
+					cr_assert_eq(rc_in, rc, "\"%.*s\" + \"%s\"", (int)len, buf, tails[t]);
+					if (rc == 0)
+						expect_same_uri(&in, &want, seeds[s]);
+					if (i == len)
+						break;
+				}
+			}
+			free(buf);
+		}
+	}
+}

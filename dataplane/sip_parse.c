@@ -1126,6 +1126,22 @@ malformed:
 }
 
 /*
+ * v.s[i] is ';': where the via-param name after it ends, span(v, i + 1,
+ * C_PARAM), with the usual "branch=" and a last or followed "rport"
+ * recognised in any case without the scan. OR-ing 0x20 maps only a
+ * letter's two cases onto it, and '=', ';' and the end stop the scan.
+ */
+static inline uint32_t via_name_end(tstr v, uint32_t i)
+{
+	if (v.len - i > 8 && (load8(v.s + i) | 0x0020202020202000ull) == load8(";branch="))
+		return i + 7;
+	if (v.len - i >= 6 && (load4(v.s + i + 1) | 0x20202020u) == load4("rpor") &&
+	    (v.s[i + 5] | 0x20) == 't' && (v.len - i == 6 || !is_class(v.s[i + 6], C_PARAM)))
+		return i + 6;
+	return span(v, i + 1, C_PARAM);
+}
+
+/*
  * The usual shape of a top Via, "SIP/2.0/UDP host[:port][;param[=value]]...",
  * one via-parm, no LWS inside, no quoted values, decoded in one pass into
  * m->via. Returns false, having written nothing that matters, when the
@@ -1138,9 +1154,16 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	uint32_t i, e, seen = 0, port, params_at, kept_end;
 	bool rewritten_seen = false, kept_first = true;
 
-	if (v.len < 10 || memcmp(v.s, "SIP/2.0/", 8) != 0)
+	if (v.len < 10 || load8(v.s) != load8("SIP/2.0/"))
 		return false;
-	i = span(v, 8, C_TOKEN);
+	/* Usually a transport of three token characters ("UDP", "TCP",
+	 * "TLS") and a SP, where the scan would stop. */
+	if (v.len > 12 && v.s[11] == ' ' &&
+	    (chr_class[(unsigned char)v.s[8]] & chr_class[(unsigned char)v.s[9]] &
+	     chr_class[(unsigned char)v.s[10]] & C_TOKEN))
+		i = 11;
+	else
+		i = span(v, 8, C_TOKEN);
 	/* One SP before sent-by, as sip_parse_via() wants LWS there. */
 	if (i == 8 || i + 1 >= v.len || v.s[i] != ' ' || is_class(v.s[i + 1], C_WS))
 		return false;
@@ -1154,8 +1177,14 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	i += e;
 	via->port = 0;
 	if (i < v.len && v.s[i] == ':') {
-		e = span(v, i + 1, C_DIGIT);
-		if (!dec(tstr_sub(v, i + 1, e - i - 1), 65535, &port) || port == 0)
+		/* span(C_DIGIT) and dec(65535) in one loop. */
+		unsigned d;
+
+		port = 0;
+		for (e = i + 1; e < v.len && (d = (unsigned char)v.s[e] - '0') <= 9; e++)
+			if ((port = port * 10 + d) > 65535)
+				return false;
+		if (e == i + 1 || port == 0)
 			return false;
 		via->port = (uint16_t)port;
 		i = e;
@@ -1176,7 +1205,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 		bool rewritten;
 
 		/* v.s[i] is ';' */
-		e = span(v, i + 1, C_PARAM);
+		e = via_name_end(v, i);
 		if (e == i + 1)
 			return false;
 		name = tstr_sub(v, i + 1, e - i - 1);
@@ -1339,14 +1368,13 @@ malformed:
 	FAIL(m, "Malformed CSeq");
 }
 
-static void decode_field(struct parse_state *ps, const struct sip_header *h,
-			 bool first)
+/* The value v of a field with this id, the first one with it or not. */
+static inline void decode_field(struct parse_state *ps, enum sip_hdr id, tstr v, bool first)
 {
 	struct sip_msg *m = ps->m;
-	tstr v = h->value;
 	uint32_t n;
 
-	switch ((enum sip_hdr)h->id) {
+	switch (id) {
 	case SIP_HDR_VIA:
 		if (first)
 			decode_via(m, v);
@@ -1548,9 +1576,10 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	struct sip_msg *m = ps->m;
 	const char *q, *nl, *eol, *v, *ve;
 	struct sip_header *h;
-	uint32_t n = 0, c = 0;
+	uint32_t n = 0, c = 0, nh;
 	uint8_t id = SIP_HDR_OTHER;
 	bool ok, first;
+	tstr value;
 
 	if (end - p >= 16)
 		n = known_name(p, &id);
@@ -1614,18 +1643,22 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 			v++;
 	while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
 		ve--;
-	h = &m->hdrs[m->nhdrs];
+	nh = m->nhdrs;
+	value = tstr_make(v, (size_t)(ve - v));
+	h = &m->hdrs[nh];
 	h->id = id;
 	h->name = tstr_make(p, n);
-	h->value = tstr_make(v, (size_t)(ve - v));
+	h->value = value;
 	h->line = tstr_make(p, (size_t)(eol - p));
+	m->nhdrs = (uint16_t)(nh + 1);
 	first = m->hdr_count[id] == 0;
-	if (first)
-		m->hdr_first[id] = (int16_t)m->nhdrs;
-	if (m->hdr_count[id] < UINT8_MAX)
+	if (first) {
+		m->hdr_first[id] = (int16_t)nh;
+		m->hdr_count[id] = 1;
+	} else if (m->hdr_count[id] < UINT8_MAX) {
 		m->hdr_count[id]++;
-	m->nhdrs++;
-	decode_field(ps, h, first);
+	}
+	decode_field(ps, (enum sip_hdr)id, value, first);
 	return q;
 }
 

@@ -2061,14 +2061,41 @@ static int64_t expires_as_params_say(tstr params)
 	return n > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)n;
 }
 
-/* The To of a REGISTER, From and every Contact of m, against the general
- * decoders. */
+/* The top Via of m is what sip_list_next() and sip_parse_via() (the
+ * general grammar) make of the first Via field. */
+static void expect_via_as_general(const struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_VIA);
+	struct sip_via want;
+	uint32_t pos = 0;
+	tstr parm;
+	bool ok;
+
+	if (h == NULL)
+		return;
+	ok = sip_list_next(h->value, &pos, &parm) && sip_parse_via(parm, &want) == 0;
+	cr_expect_eq(m->via_ok, ok, "Via \"%.*s\": via_ok %d, the general grammar says %d",
+		     (int)h->value.len, h->value.s, m->via_ok, ok);
+	if (!ok || !m->via_ok)
+		return;
+	cr_expect(same_tstr(m->via.value, want.value) && same_tstr(m->via.protocol, want.protocol) &&
+		  same_tstr(m->via.transport, want.transport) && same_tstr(m->via.host, want.host) &&
+		  m->via.port == want.port && same_tstr(m->via.params, want.params) &&
+		  same_tstr(m->via.branch, want.branch) && same_tstr(m->via.received, want.received) &&
+		  same_tstr(m->via.maddr, want.maddr) && m->via.rport == want.rport,
+		  "Via \"%.*s\" decoded unlike sip_parse_via()", (int)h->value.len, h->value.s);
+}
+
+/* The To of a REGISTER, From, the top Via and every Contact of m, against
+ * the general decoders. */
 static void expect_fast_paths_agree(struct sip_msg *m)
 {
 	const struct sip_header *h = sip_header_first(m, SIP_HDR_TO);
 	struct sip_nameaddr na;
 	unsigned k = 0;
 	tstr v;
+
+	expect_via_as_general(m);
 
 	if (m->hdr_count[SIP_HDR_FROM] == 1 && m->from.uri.s)
 		expect_tag_as_params_say(&m->from, "From");
@@ -2136,7 +2163,7 @@ static void mutate_field(const char *field, const char *value)
 	}
 }
 
-Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_does)
+Test(sip_parse, differential_via_from_to_and_contacts_decode_as_the_general_functions_do)
 {
 	static const char *const values[] = {
 		"\"Alice\" <sip:alice@example.com>",
@@ -2165,11 +2192,27 @@ Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_do
 		"<sip:b@h>;expires=",
 	};
 
+	static const char *const vias[] = {
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport",
+		"SIP/2.0/TCP h;BRANCH=x;RPORT",
+		"SIP/2.0/UDP h:65535;rport=5060;branch=a",
+		"SIP/2.0/UDP h:99999;branch=a",
+		"SIP/2.0/UDP h;rportx;branch=b;branchy=c",
+		"SIP/2.0/UDP h;branch=;rport",
+		"SIP/2.0/UDPX h;branch=1",
+		"SIP/2.0/UD h;rport;rport",
+		"SIP/2.0/UDP h:0;branch=1",
+		"SIP/2.0/UDP h;received=1.2.3.4;branch=z;maddr=x;branch=y",
+		"SIP/2.0/UDP [::1]:5060;branch=z;rport, SIP/2.0/UDP h",
+	};
+
 	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		mutate_field("To", values[i]);
 		mutate_field("From", values[i]);
 		mutate_field("Contact", values[i]);
 	}
+	for (unsigned i = 0; i < sizeof(vias) / sizeof(vias[0]); i++)
+		mutate_field("Via", vias[i]);
 	for (unsigned i = 0; i < sizeof(torture) / sizeof(torture[0]); i++) {
 		parse_file(torture[i].file);
 		expect_fast_paths_agree(&msg);

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __SSSE3__
 #include <tmmintrin.h>
@@ -247,6 +248,24 @@ static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t 
 	while (p < e && !(chr_class[*p] & cls))
 		p++;
 	return (uint32_t)(p - b);
+}
+
+/*
+ * Are the four bytes at p decimal digits? Then *out is their value. One
+ * test for the four: every byte has the high nibble 3, and still has it
+ * after adding 6 (which no byte 0x30..0x3f carries out of), i.e. lies in
+ * 0x30..0x39. The usual port ("5060") and many counts have four digits.
+ */
+static inline bool digits4(const char *p, uint32_t *out)
+{
+	uint32_t x;
+
+	memcpy(&x, p, 4);
+	if ((x & 0xf0f0f0f0u) != 0x30303030u || ((x + 0x06060606u) & 0xf0f0f0f0u) != 0x30303030u)
+		return false;
+	x -= 0x30303030u;
+	*out = (x & 0xff) * 1000 + (x >> 8 & 0xff) * 100 + (x >> 16 & 0xff) * 10 + (x >> 24);
+	return true;
 }
 
 /* The host at the start of s, a byte at a time (sip_parse.c). */

@@ -865,8 +865,9 @@ static inline bool one_param(tstr v, uint32_t i, uint32_t len, struct hparam *pv
  * *uri are what sip_uri_parse(na->uri) gives. The decode then stands in
  * for the character scan, so the URI is read once.
  */
-static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
-			 struct sip_uri *uri, int *uri_rc)
+static inline __attribute__((always_inline)) int nameaddr_fast(tstr v, struct sip_nameaddr *na,
+								struct hparam *pv, struct sip_uri *uri,
+								int *uri_rc)
 {
 	uint32_t i = 0, s, e;
 	bool have_tag = false, uri_checked = false;
@@ -1177,13 +1178,19 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	i += e;
 	via->port = 0;
 	if (i < v.len && v.s[i] == ':') {
-		/* span(C_DIGIT) and dec(65535) in one loop. */
+		/* span(C_DIGIT) and dec(65535): usually four digits and no
+		 * fifth, else in one loop. */
 		unsigned d;
 
-		port = 0;
-		for (e = i + 1; e < v.len && (d = (unsigned char)v.s[e] - '0') <= 9; e++)
-			if ((port = port * 10 + d) > 65535)
-				return false;
+		if (v.len - i > 4 && digits4(v.s + i + 1, &port) &&
+		    (v.len - i == 5 || !is_class(v.s[i + 5], C_DIGIT))) {
+			e = i + 5;
+		} else {
+			port = 0;
+			for (e = i + 1; e < v.len && (d = (unsigned char)v.s[e] - '0') <= 9; e++)
+				if ((port = port * 10 + d) > 65535)
+					return false;
+		}
 		if (e == i + 1 || port == 0)
 			return false;
 		via->port = (uint16_t)port;

@@ -283,14 +283,23 @@ sip:
 	i += e;
 	if (i < rest.len && rest.s[i] == ':') {
 		uint32_t port = 0;
-		/* port = 1*DIGIT, 1..65535; stops growing past the range, so
-		 * it cannot overflow however many digits are given. */
-		for (e = ++i; e < rest.len; e++) {
-			uint32_t d = (uint32_t)(unsigned char)rest.s[e] - '0';
-			if (d > 9)
-				break;
-			if (port <= 65535)
-				port = port * 10 + d;
+
+		/* port = 1*DIGIT, 1..65535. Usually four digits and no
+		 * fifth; else the loop, which stops growing past the range,
+		 * so it cannot overflow however many digits are given. */
+		i++;
+		if (rest.len - i >= 4 && digits4(rest.s + i, &port) &&
+		    (rest.len - i == 4 || !is_class(rest.s[i + 4], C_DIGIT))) {
+			e = i + 4;
+		} else {
+			port = 0;
+			for (e = i; e < rest.len; e++) {
+				uint32_t d = (uint32_t)(unsigned char)rest.s[e] - '0';
+				if (d > 9)
+					break;
+				if (port <= 65535)
+					port = port * 10 + d;
+			}
 		}
 		if (e == i || port == 0 || port > 65535)
 			goto malformed;

@@ -2407,3 +2407,80 @@ Test(sip_parse, differential_uri_parse_in_gives_what_sip_uri_parse_gives)
 		}
 	}
 }
+
+/* digits4() takes four bytes when each is '0'..'9', whatever the others
+ * are, with their decimal value: every byte value in every position. */
+Test(sip_parse, chars_digits4_accepts_exactly_four_decimal_digits)
+{
+	static const unsigned char fill[] = { '0', '5', '9' };
+
+	for (unsigned pos = 0; pos < 4; pos++) {
+		for (unsigned f = 0; f < sizeof(fill); f++) {
+			for (unsigned b = 0; b < 256; b++) {
+				char p[4];
+				uint32_t got = 0, want = 0;
+				bool digits = true;
+
+				memset(p, fill[f], sizeof(p));
+				p[pos] = (char)b;
+				for (unsigned k = 0; k < 4; k++) {
+					digits &= p[k] >= '0' && p[k] <= '9';
+					want = want * 10 + (uint32_t)(p[k] - '0');
+				}
+				cr_assert_eq(digits4(p, &got), digits, "byte 0x%02x at %u", b, pos);
+				if (digits)
+					cr_assert_eq(got, want);
+			}
+		}
+	}
+}
+
+/* The port of a URI and of the top Via: four digits take a shortcut, any
+ * other count the loop; both give 1..65535 or refuse. */
+Test(sip_parse, ports_of_every_length_decode_or_are_refused)
+{
+	static const struct {
+		const char *port;
+		int value; /* -1: refused */
+	} ports[] = {
+		{ "5060", 5060 }, { "0000", -1 }, { "0001", 1 }, { "9999", 9999 },
+		{ "65535", 65535 }, { "65536", -1 }, { "50601", 50601 }, { "506", 506 },
+		{ "5", 5 }, { "0", -1 }, { "000005060", 5060 }, { "99999999999", -1 }, { "", -1 },
+	};
+	char text[64], msgtext[512];
+
+	for (unsigned k = 0; k < sizeof(ports) / sizeof(ports[0]); k++) {
+		struct sip_uri u;
+		struct sip_via via;
+		int n, rc;
+
+		n = snprintf(text, sizeof(text), "sip:alice@example.com:%s", ports[k].port);
+		rc = sip_uri_parse(tstr_make(exact(text, (size_t)n), (size_t)n), &u);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "URI port \"%s\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(u.port, ports[k].value, "URI port \"%s\"", ports[k].port);
+		n = snprintf(text, sizeof(text), "sip:alice@example.com:%s;lr", ports[k].port);
+		rc = sip_uri_parse(tstr_make(exact(text, (size_t)n), (size_t)n), &u);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "URI port \"%s;lr\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(u.port, ports[k].value);
+
+		n = snprintf(text, sizeof(text), "SIP/2.0/UDP 192.0.2.10:%s;branch=z9hG4bK1;rport",
+			     ports[k].port);
+		rc = sip_parse_via(tstr_make(exact(text, (size_t)n), (size_t)n), &via);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "Via port \"%s\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(via.port, ports[k].value);
+		/* The top Via of a whole message takes via_fast(). */
+		n = snprintf(msgtext, sizeof(msgtext),
+			     REG_START "Via: SIP/2.0/UDP 192.0.2.10:%s;branch=z9hG4bK1\r\n"
+			     "To: <sip:a@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\n"
+			     "Call-ID: x@y\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+			     ports[k].port);
+		cr_assert(n > 0 && (size_t)n < sizeof(msgtext));
+		parse(msgtext);
+		cr_assert_eq(msg.via_ok, ports[k].value >= 0, "top Via port \"%s\"", ports[k].port);
+		if (msg.via_ok)
+			cr_assert_eq(msg.via.port, ports[k].value);
+	}
+}

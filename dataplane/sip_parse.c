@@ -144,7 +144,13 @@ static inline bool all_digits(tstr v)
 static bool parse_delta(tstr v, int64_t *out)
 {
 	uint64_t n = 0;
+	uint32_t n4;
 
+	/* Usually four digits ("3600"). */
+	if (v.len == 4 && digits4(v.s, &n4)) {
+		*out = n4;
+		return true;
+	}
 	if (v.len == 0)
 		return false;
 	for (uint32_t i = 0; i < v.len; i++) {
@@ -1868,8 +1874,9 @@ static bool parse_q(tstr v, int16_t *out)
  * occurrence of a name wins, as in sip_param_find(). Returns 0, or
  * TDM_EMALFORMED with *why set.
  */
-static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *seen,
-			 const char **why)
+static inline __attribute__((always_inline)) int contact_param(struct sip_contact *c, tstr name,
+								  tstr pv, unsigned *seen,
+								  const char **why)
 {
 	uint32_t n;
 

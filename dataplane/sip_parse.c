@@ -1476,15 +1476,6 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		*id = hid;                                                     \
 		return sizeof(lit) - 1;                                        \
 	}
-	if (p[1] == ':') {
-		unsigned char c = (unsigned char)p[0];
-
-		if (c < 128 && compact_ids[c]) {
-			*id = compact_ids[c];
-			return 1;
-		}
-		return 0;
-	}
 	switch (p[0]) {
 	case 'V':
 		K("Via", SIP_HDR_VIA)
@@ -1541,6 +1532,15 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		break;
 	}
 #undef K
+	/* A compact form: none of the names above is one letter. */
+	if (p[1] == ':') {
+		unsigned char c = (unsigned char)p[0];
+
+		if (c < 128 && compact_ids[c]) {
+			*id = compact_ids[c];
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -1649,13 +1649,17 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 	 * before it and nothing after. */
 	v = p + c + 1;
 	ve = eol;
-	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ')
+	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ') {
+		/* v[1] is not white space, so the value is not empty. */
 		v++;
-	else
+		while ((unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
+			ve--;
+	} else {
 		while (v < ve && is_class(*v, C_WS))
 			v++;
-	while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
-		ve--;
+		while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
+			ve--;
+	}
 	nh = m->nhdrs;
 	value = tstr_make(v, (size_t)(ve - v));
 	h = &m->hdrs[nh];

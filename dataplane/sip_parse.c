@@ -1579,6 +1579,35 @@ static inline const char *find_lf(const char *p, const char *end)
 }
 
 /*
+ * The field whose remaining text starts at q, q not a line end: it runs
+ * to the first line end not followed by SP/HT (a fold continues it,
+ * §7.3.1). Sets *eol to where it ends (its CRLF or LF, or end) and
+ * returns where the next line starts.
+ */
+static inline const char *field_end(const char *q, const char *end, const char **eol)
+{
+	const char *nl;
+
+	for (;;) {
+		nl = find_lf(q, end);
+		if (nl == NULL) {
+			*eol = end;
+			return end;
+		}
+		/* SP and HT are below '!', as a header name's first byte
+		 * is not: one compare settles the usual case. */
+		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
+			q = nl + 1;
+			continue;
+		}
+		/* nl > the field's start: that is not a line end
+		 * (sip_parse() checked). */
+		*eol = nl[-1] == '\r' ? nl - 1 : nl;
+		return nl + 1;
+	}
+}
+
+/*
  * One header field starting at p (not an empty line): recognise the name,
  * find the end of the field (folds included), record and decode it.
  * Returns where the next line starts, or NULL when the message is to be
@@ -1587,18 +1616,17 @@ static inline const char *find_lf(const char *p, const char *end)
 static const char *parse_field(struct parse_state *ps, const char *p, const char *end)
 {
 	struct sip_msg *m = ps->m;
-	const char *q, *nl, *eol, *v, *ve;
+	const char *q, *eol, *v, *ve;
 	struct sip_header *h;
-	uint32_t n = 0, c = 0, nh;
+	uint32_t n = 0, c, nh = m->nhdrs;
 	uint8_t id = SIP_HDR_OTHER;
-	bool ok, first;
+	bool first;
 	tstr value;
 
 	if (end - p >= 16)
 		n = known_name(p, &id);
 	if (n) {
 		c = n;
-		ok = true;
 	} else {
 		/* The name is a token, then SP / HT, then ':'. None of these
 		 * is a line end, so the scan cannot leave the field. */
@@ -1608,41 +1636,21 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 		c = n;
 		while (c < rest.len && is_sp(p[c]))
 			c++;
-		ok = n && c < rest.len && p[c] == ':';
-		if (ok)
-			id = (uint8_t)header_lookup(tstr_make(p, n));
-		else
-			c = 0;
-	}
-
-	/* The field runs to the first line end not followed by SP/HT (a
-	 * fold continues it, §7.3.1). */
-	q = p + c;
-	for (;;) {
-		nl = find_lf(q, end);
-		if (nl == NULL) {
-			eol = end;
-			q = end;
-			break;
+		if (!(n && c < rest.len && p[c] == ':')) {
+			q = field_end(p, end, &eol);
+			if (nh == SIP_MAX_HEADERS) {
+				FAIL(m, "Too many header fields");
+				return NULL;
+			}
+			FAIL(m, "Malformed header field");
+			return q;
 		}
-		/* SP and HT are below '!', as a header name's first byte
-		 * is not: one compare settles the usual case. */
-		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
-			q = nl + 1;
-			continue;
-		}
-		/* nl > p: p is not a line end (sip_parse() checked). */
-		eol = nl[-1] == '\r' ? nl - 1 : nl;
-		q = nl + 1;
-		break;
+		id = (uint8_t)header_lookup(tstr_make(p, n));
 	}
-	if (m->nhdrs == SIP_MAX_HEADERS) {
+	q = field_end(p + c, end, &eol);
+	if (nh == SIP_MAX_HEADERS) {
 		FAIL(m, "Too many header fields");
 		return NULL;
-	}
-	if (!ok) {
-		FAIL(m, "Malformed header field");
-		return q;
 	}
 
 	/* The value without leading and trailing LWS; usually one SP
@@ -1660,7 +1668,6 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 		while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
 			ve--;
 	}
-	nh = m->nhdrs;
 	value = tstr_make(v, (size_t)(ve - v));
 	h = &m->hdrs[nh];
 	h->id = id;

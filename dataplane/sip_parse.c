@@ -141,7 +141,7 @@ static inline bool all_digits(tstr v)
  * Saturating delta-seconds (RFC 3261 §10.2.1.1 / §20.19): 1*DIGIT, values
  * above 2^32-1 become 2^32-1. Any other text: false.
  */
-static bool parse_delta(tstr v, int64_t *out)
+static inline __attribute__((always_inline)) bool parse_delta(tstr v, int64_t *out)
 {
 	uint64_t n = 0;
 	uint32_t n4;
@@ -848,7 +848,8 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
  * parameter and returns true: the '=' is no C_PARAM character, so
  * params_split() finds the same name, and takes the value as a token.
  */
-static inline bool one_param(tstr v, uint32_t i, uint32_t len, struct hparam *pv)
+static inline __attribute__((always_inline)) bool one_param(tstr v, uint32_t i, uint32_t len,
+							     struct hparam *pv)
 {
 	if (v.s[i + 1 + len] != '=' || span(v, i + 2 + len, C_TOKEN) != v.len)
 		return false;
@@ -1817,12 +1818,17 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 /* ------------------------------------------------------------------ */
 /* Header helpers. */
 
-const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
+static inline const struct sip_header *header_first(const struct sip_msg *m, enum sip_hdr id)
 {
 	if ((unsigned)id >= SIP_HDR_COUNT || m->hdr_first[id] < 0 ||
 	    m->hdr_first[id] >= m->nhdrs)
 		return NULL;
 	return &m->hdrs[m->hdr_first[id]];
+}
+
+const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
+{
+	return header_first(m, id);
 }
 
 const struct sip_header *sip_header_next(const struct sip_msg *m,
@@ -1991,7 +1997,7 @@ int sip_parse_contacts(struct sip_msg *m)
 
 	m->contact_star = false;
 	m->ncontacts = 0;
-	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
+	for (const struct sip_header *h = header_first(m, SIP_HDR_CONTACT); h;
 	     h = one_field ? NULL : sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		bool any = false;

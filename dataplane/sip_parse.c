@@ -17,15 +17,23 @@
  * params", no LWS, no quotes), of a name-addr ('"name" <uri>;params'), of
  * a Request-Line ending in " SIP/2.0", of a CSeq naming the request's
  * method, and of a Contact field holding one such name-addr are decoded
- * in one pass; anything else falls back to the general grammar, which
- * gives the same result for whatever a fast path accepts (a differential
- * fuzz of both against the general code is how that was checked:
- * tests/fuzz/fuzz_sip_parse.c compares the contacts and the CSeq too). The Request-URI, the To URI of a REGISTER and the Contact
- * URIs are decoded with sip_uri_parse() once, here and in
- * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
- * decode replaces the name-addr's character scan, so each URI is read
- * once (tests/unit/test_sip_parse.c checks the results against the
- * general functions).
+ * in one pass. Inside them the usual pieces are recognised by word
+ * compares instead of scans: a name-addr's one ";tag=" or ";expires="
+ * parameter (one_param()), a Via's three-letter transport, "branch=" and
+ * "rport" (via_name_end()), four-digit ports and delta-seconds
+ * (digits4(), sip_chars.h). Anything else falls back to the general
+ * grammar, which gives the same result for whatever a fast path accepts
+ * (a differential fuzz of both against the general code is how that was
+ * checked: tests/fuzz/fuzz_sip_parse.c compares the contacts, the top Via
+ * and the CSeq too, and tests/unit/test_sip_parse.c compares Via, From,
+ * To and Contact over every one-byte mutation of their usual shapes).
+ * The Request-URI, the To URI of a REGISTER and the Contact URIs are
+ * decoded with sip_uri_parse() once, here and in sip_parse_contacts(),
+ * for the handlers to reuse (the Request-URI with sip_uri_parse_in(),
+ * which may scan the " SIP/2.0" after it); for To and Contact the decode
+ * replaces the name-addr's character scan, so each URI is read once
+ * (tests/unit/test_sip_parse.c checks the results against the general
+ * functions).
  *
  * Errors: the first problem found is kept in m->error (a static string fit
  * for a 400 reason phrase) and parsing goes on where the framing still makes

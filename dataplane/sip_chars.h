@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __SSSE3__
 #include <tmmintrin.h>
@@ -43,9 +44,11 @@ enum {
 	C_LIST = 1 << 10,  /* " < > , : what sip_list_next() stops at */
 	C_ALNUM = 1 << 11,
 	C_QSTOP = 1 << 12, /* " \ where a quoted string ends or escapes */
+	C_USER = 1 << 13,  /* user of a SIP URI without its escapes: unreserved
+	                    * / user-unreserved (sip_uri.c's U_USER) */
 };
 
-#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM)
+#define K_ALNUM (C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_ALNUM | C_USER)
 #define K_LOWER_HEX (K_ALNUM | C_ALPHA | C_HEX)
 #define K_LETTER (K_ALNUM | C_ALPHA)
 #define K_NUM (K_ALNUM | C_DIGIT | C_HEX)
@@ -56,34 +59,34 @@ static const uint16_t chr_class[256] = {
 	['A' ... 'F'] = K_LOWER_HEX,
 	['G' ... 'Z'] = K_LETTER,
 	['0' ... '9'] = K_NUM,
-	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME,
-	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME,
-	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['-'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_USER,
+	['.'] = C_TOKEN | C_PARAM | C_WORD | C_HOST | C_URIC | C_SCHEME | C_USER,
+	['+'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_SCHEME | C_USER,
+	['!'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
 	['%'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
-	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC,
+	['*'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['_'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['\''] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
+	['~'] = C_TOKEN | C_PARAM | C_WORD | C_URIC | C_USER,
 	['`'] = C_TOKEN | C_PARAM | C_WORD,
-	['('] = C_PARAM | C_WORD | C_URIC,
-	[')'] = C_PARAM | C_WORD | C_URIC,
+	['('] = C_PARAM | C_WORD | C_URIC | C_USER,
+	[')'] = C_PARAM | C_WORD | C_URIC | C_USER,
 	[':'] = C_PARAM | C_WORD | C_URIC,
-	['/'] = C_PARAM | C_WORD | C_URIC,
+	['/'] = C_PARAM | C_WORD | C_URIC | C_USER,
 	['['] = C_PARAM | C_WORD | C_URIC,
 	[']'] = C_PARAM | C_WORD | C_URIC,
-	['&'] = C_PARAM | C_URIC,
-	['$'] = C_PARAM | C_URIC,
-	['?'] = C_WORD | C_URIC,
+	['&'] = C_PARAM | C_URIC | C_USER,
+	['$'] = C_PARAM | C_URIC | C_USER,
+	['?'] = C_WORD | C_URIC | C_USER,
 	['<'] = C_WORD | C_LIST,
 	['>'] = C_WORD | C_LIST,
 	['\\'] = C_WORD | C_QSTOP,
 	['"'] = C_WORD | C_LIST | C_QSTOP,
 	['{'] = C_WORD,
 	['}'] = C_WORD,
-	['='] = C_URIC,
-	[';'] = C_URIC,
-	[','] = C_URIC | C_LIST,
+	['='] = C_URIC | C_USER,
+	[';'] = C_URIC | C_USER,
+	[','] = C_URIC | C_LIST | C_USER,
 	['@'] = C_URIC,
 	[' '] = C_WS,
 	['\t'] = C_WS,
@@ -129,6 +132,10 @@ static const uint8_t nib_qstop[16] = {
 	0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
 };
+static const uint8_t nib_user[16] = {
+	0x2a, 0x3f, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f, 0x3f,
+	0x3f, 0x3f, 0x3d, 0x17, 0x15, 0x17, 0x35, 0x1f,
+};
 static const uint8_t nib_alnum[16] = {
 	0x2a, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e,
 	0x3e, 0x3e, 0x3c, 0x14, 0x14, 0x14, 0x14, 0x14,
@@ -146,6 +153,7 @@ static inline const uint8_t *class_nibbles(unsigned cls)
 	case C_URIC: return nib_uric;
 	case C_QSTOP: return nib_qstop;
 	case C_ALNUM: return nib_alnum;
+	case C_USER: return nib_user;
 	default: return NULL;
 	}
 }
@@ -242,8 +250,38 @@ static inline __attribute__((always_inline)) uint32_t span_not(tstr s, uint32_t 
 	return (uint32_t)(p - b);
 }
 
+/*
+ * Are the four bytes at p decimal digits? Then *out is their value. One
+ * test for the four: every byte has the high nibble 3, and still has it
+ * after adding 6 (which no byte 0x30..0x3f carries out of), i.e. lies in
+ * 0x30..0x39. The usual port ("5060") and many counts have four digits.
+ */
+static inline bool digits4(const char *p, uint32_t *out)
+{
+	uint32_t x;
+
+	memcpy(&x, p, 4);
+	if ((x & 0xf0f0f0f0u) != 0x30303030u || ((x + 0x06060606u) & 0xf0f0f0f0u) != 0x30303030u)
+		return false;
+	x -= 0x30303030u;
+	*out = (x & 0xff) * 1000 + (x >> 8 & 0xff) * 100 + (x >> 16 & 0xff) * 10 + (x >> 24);
+	return true;
+}
+
 /* The host at the start of s, a byte at a time (sip_parse.c). */
 uint32_t sip_host_len_bytes(tstr s);
+
+struct sip_uri;
+
+/*
+ * sip_uri_parse() of t, told that `after` more bytes after t are
+ * readable (t.s[t.len] ...), as in a message where a URI is followed by
+ * '>' or " SIP/2.0": when the first of them is neither a user nor a host
+ * character, the scans of a short URI's user and host run over them 16
+ * bytes at a time and stop where t ends. Same result as sip_uri_parse()
+ * (sip_uri.c; the unit tests compare them).
+ */
+int sip_uri_parse_in(tstr t, uint32_t after, struct sip_uri *out);
 
 #ifdef __SSSE3__
 /*

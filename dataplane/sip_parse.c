@@ -17,15 +17,23 @@
  * params", no LWS, no quotes), of a name-addr ('"name" <uri>;params'), of
  * a Request-Line ending in " SIP/2.0", of a CSeq naming the request's
  * method, and of a Contact field holding one such name-addr are decoded
- * in one pass; anything else falls back to the general grammar, which
- * gives the same result for whatever a fast path accepts (a differential
- * fuzz of both against the general code is how that was checked:
- * tests/fuzz/fuzz_sip_parse.c compares the contacts and the CSeq too). The Request-URI, the To URI of a REGISTER and the Contact
- * URIs are decoded with sip_uri_parse() once, here and in
- * sip_parse_contacts(), for the handlers to reuse; for To and Contact the
- * decode replaces the name-addr's character scan, so each URI is read
- * once (tests/unit/test_sip_parse.c checks the results against the
- * general functions).
+ * in one pass. Inside them the usual pieces are recognised by word
+ * compares instead of scans: a name-addr's one ";tag=" or ";expires="
+ * parameter (one_param()), a Via's three-letter transport, "branch=" and
+ * "rport" (via_name_end()), four-digit ports and delta-seconds
+ * (digits4(), sip_chars.h). Anything else falls back to the general
+ * grammar, which gives the same result for whatever a fast path accepts
+ * (a differential fuzz of both against the general code is how that was
+ * checked: tests/fuzz/fuzz_sip_parse.c compares the contacts, the top Via
+ * and the CSeq too, and tests/unit/test_sip_parse.c compares Via, From,
+ * To and Contact over every one-byte mutation of their usual shapes).
+ * The Request-URI, the To URI of a REGISTER and the Contact URIs are
+ * decoded with sip_uri_parse() once, here and in sip_parse_contacts(),
+ * for the handlers to reuse (the Request-URI with sip_uri_parse_in(),
+ * which may scan the " SIP/2.0" after it); for To and Contact the decode
+ * replaces the name-addr's character scan, so each URI is read once
+ * (tests/unit/test_sip_parse.c checks the results against the general
+ * functions).
  *
  * Errors: the first problem found is kept in m->error (a static string fit
  * for a 400 reason phrase) and parsing goes on where the framing still makes
@@ -141,10 +149,16 @@ static inline bool all_digits(tstr v)
  * Saturating delta-seconds (RFC 3261 §10.2.1.1 / §20.19): 1*DIGIT, values
  * above 2^32-1 become 2^32-1. Any other text: false.
  */
-static bool parse_delta(tstr v, int64_t *out)
+static inline __attribute__((always_inline)) bool parse_delta(tstr v, int64_t *out)
 {
 	uint64_t n = 0;
+	uint32_t n4;
 
+	/* Usually four digits ("3600"). */
+	if (v.len == 4 && digits4(v.s, &n4)) {
+		*out = n4;
+		return true;
+	}
 	if (v.len == 0)
 		return false;
 	for (uint32_t i = 0; i < v.len; i++) {
@@ -778,6 +792,10 @@ static inline bool scheme_ok(tstr u)
 {
 	uint32_t i;
 
+	/* Usually "sip:" in any case ('s' 'i' 'p' are the only bytes that
+	 * OR-ing 0x20 maps onto them): the scan below would stop at its ':'. */
+	if (u.len > 4 && (load4(u.s) | 0x00202020u) == load4("sip:"))
+		return true;
 	if (u.len == 0 || !is_class(u.s[0], C_ALPHA))
 		return false;
 	i = span(u, 1, C_SCHEME);
@@ -832,6 +850,24 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
 }
 
 /*
+ * v.s[i] is ';', and the len bytes after it are a parameter name (the
+ * caller compared them). When '=' and a token running to the end of v
+ * follow, sets pv[0] to what params_split() gives for this one
+ * parameter and returns true: the '=' is no C_PARAM character, so
+ * params_split() finds the same name, and takes the value as a token.
+ */
+static inline __attribute__((always_inline)) bool one_param(tstr v, uint32_t i, uint32_t len,
+							     struct hparam *pv)
+{
+	if (v.s[i + 1 + len] != '=' || span(v, i + 2 + len, C_TOKEN) != v.len)
+		return false;
+	pv[0].name = tstr_sub(v, i + 1, len);
+	pv[0].value = tstr_tail(v, i + 2 + len);
+	pv[0].token = true;
+	return true;
+}
+
+/*
  * A name-addr in its usual shapes, '"display" <uri>' or '<uri>' (one SP at
  * most between them), then header parameters as params_split() takes them.
  * Decodes into *na and the parameters into pv in one pass and returns
@@ -844,8 +880,9 @@ static int params_split(tstr v, uint32_t i, struct hparam *out)
  * *uri are what sip_uri_parse(na->uri) gives. The decode then stands in
  * for the character scan, so the URI is read once.
  */
-static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
-			 struct sip_uri *uri, int *uri_rc)
+static inline __attribute__((always_inline)) int nameaddr_fast(tstr v, struct sip_nameaddr *na,
+								struct hparam *pv, struct sip_uri *uri,
+								int *uri_rc)
 {
 	uint32_t i = 0, s, e;
 	bool have_tag = false, uri_checked = false;
@@ -902,6 +939,19 @@ static int nameaddr_fast(tstr v, struct sip_nameaddr *na, struct hparam *pv,
 	if (v.s[i] != ';')
 		return -1;
 	na->params = tstr_tail(v, i);
+	/* Usually the one parameter is a tag (From; To of a dialog) or an
+	 * expires (Contact), in any case: OR-ing 0x20 maps only a letter's
+	 * two cases onto it, so one compare recognises the name whatever
+	 * the bytes are. The value is non-empty: one_param() reads the
+	 * byte after the name. */
+	if (v.len - i > 5 && (load4(v.s + i) | 0x20202000u) == load4(";tag") &&
+	    one_param(v, i, 3, pv)) {
+		na->tag = pv[0].value;
+		return 1;
+	}
+	if (v.len - i > 9 && (load8(v.s + i) | 0x2020202020202000ull) == load8(";expires") &&
+	    one_param(v, i, 7, pv))
+		return 1;
 	n = params_split(v, i, pv);
 	for (int k = 0; k < n; k++) {
 		if (!NAME_IS(pv[k].name, "tag"))
@@ -1021,7 +1071,8 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 	if (l.len - u > 9 && load8(l.s + l.len - 8) == load8(" SIP/2.0")) {
 		tstr r = tstr_sub(l, u, l.len - 8 - u);
 
-		m->ruri_rc = sip_uri_parse(r, &m->ruri_uri);
+		/* " SIP/2.0" is readable after it. */
+		m->ruri_rc = sip_uri_parse_in(r, 8, &m->ruri_uri);
 		if (m->ruri_rc == 0 && (m->ruri_uri.scheme == SIP_URI_SIP ||
 					m->ruri_uri.scheme == SIP_URI_SIPS)) {
 			m->ruri = r;
@@ -1091,6 +1142,22 @@ malformed:
 }
 
 /*
+ * v.s[i] is ';': where the via-param name after it ends, span(v, i + 1,
+ * C_PARAM), with the usual "branch=" and a last or followed "rport"
+ * recognised in any case without the scan. OR-ing 0x20 maps only a
+ * letter's two cases onto it, and '=', ';' and the end stop the scan.
+ */
+static inline uint32_t via_name_end(tstr v, uint32_t i)
+{
+	if (v.len - i > 8 && (load8(v.s + i) | 0x0020202020202000ull) == load8(";branch="))
+		return i + 7;
+	if (v.len - i >= 6 && (load4(v.s + i + 1) | 0x20202020u) == load4("rpor") &&
+	    (v.s[i + 5] | 0x20) == 't' && (v.len - i == 6 || !is_class(v.s[i + 6], C_PARAM)))
+		return i + 6;
+	return span(v, i + 1, C_PARAM);
+}
+
+/*
  * The usual shape of a top Via, "SIP/2.0/UDP host[:port][;param[=value]]...",
  * one via-parm, no LWS inside, no quoted values, decoded in one pass into
  * m->via. Returns false, having written nothing that matters, when the
@@ -1103,9 +1170,16 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	uint32_t i, e, seen = 0, port, params_at, kept_end;
 	bool rewritten_seen = false, kept_first = true;
 
-	if (v.len < 10 || memcmp(v.s, "SIP/2.0/", 8) != 0)
+	if (v.len < 10 || load8(v.s) != load8("SIP/2.0/"))
 		return false;
-	i = span(v, 8, C_TOKEN);
+	/* Usually a transport of three token characters ("UDP", "TCP",
+	 * "TLS") and a SP, where the scan would stop. */
+	if (v.len > 12 && v.s[11] == ' ' &&
+	    (chr_class[(unsigned char)v.s[8]] & chr_class[(unsigned char)v.s[9]] &
+	     chr_class[(unsigned char)v.s[10]] & C_TOKEN))
+		i = 11;
+	else
+		i = span(v, 8, C_TOKEN);
 	/* One SP before sent-by, as sip_parse_via() wants LWS there. */
 	if (i == 8 || i + 1 >= v.len || v.s[i] != ' ' || is_class(v.s[i + 1], C_WS))
 		return false;
@@ -1119,8 +1193,20 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	i += e;
 	via->port = 0;
 	if (i < v.len && v.s[i] == ':') {
-		e = span(v, i + 1, C_DIGIT);
-		if (!dec(tstr_sub(v, i + 1, e - i - 1), 65535, &port) || port == 0)
+		/* span(C_DIGIT) and dec(65535): usually four digits and no
+		 * fifth, else in one loop. */
+		unsigned d;
+
+		if (v.len - i > 4 && digits4(v.s + i + 1, &port) &&
+		    (v.len - i == 5 || !is_class(v.s[i + 5], C_DIGIT))) {
+			e = i + 5;
+		} else {
+			port = 0;
+			for (e = i + 1; e < v.len && (d = (unsigned char)v.s[e] - '0') <= 9; e++)
+				if ((port = port * 10 + d) > 65535)
+					return false;
+		}
+		if (e == i + 1 || port == 0)
 			return false;
 		via->port = (uint16_t)port;
 		i = e;
@@ -1141,7 +1227,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 		bool rewritten;
 
 		/* v.s[i] is ';' */
-		e = span(v, i + 1, C_PARAM);
+		e = via_name_end(v, i);
 		if (e == i + 1)
 			return false;
 		name = tstr_sub(v, i + 1, e - i - 1);
@@ -1304,14 +1390,13 @@ malformed:
 	FAIL(m, "Malformed CSeq");
 }
 
-static void decode_field(struct parse_state *ps, const struct sip_header *h,
-			 bool first)
+/* The value v of a field with this id, the first one with it or not. */
+static inline void decode_field(struct parse_state *ps, enum sip_hdr id, tstr v, bool first)
 {
 	struct sip_msg *m = ps->m;
-	tstr v = h->value;
 	uint32_t n;
 
-	switch ((enum sip_hdr)h->id) {
+	switch (id) {
 	case SIP_HDR_VIA:
 		if (first)
 			decode_via(m, v);
@@ -1400,15 +1485,6 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		*id = hid;                                                     \
 		return sizeof(lit) - 1;                                        \
 	}
-	if (p[1] == ':') {
-		unsigned char c = (unsigned char)p[0];
-
-		if (c < 128 && compact_ids[c]) {
-			*id = compact_ids[c];
-			return 1;
-		}
-		return 0;
-	}
 	switch (p[0]) {
 	case 'V':
 		K("Via", SIP_HDR_VIA)
@@ -1465,6 +1541,15 @@ static inline uint32_t known_name(const char *p, uint8_t *id)
 		break;
 	}
 #undef K
+	/* A compact form: none of the names above is one letter. */
+	if (p[1] == ':') {
+		unsigned char c = (unsigned char)p[0];
+
+		if (c < 128 && compact_ids[c]) {
+			*id = compact_ids[c];
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -1503,6 +1588,35 @@ static inline const char *find_lf(const char *p, const char *end)
 }
 
 /*
+ * The field whose remaining text starts at q, q not a line end: it runs
+ * to the first line end not followed by SP/HT (a fold continues it,
+ * §7.3.1). Sets *eol to where it ends (its CRLF or LF, or end) and
+ * returns where the next line starts.
+ */
+static inline const char *field_end(const char *q, const char *end, const char **eol)
+{
+	const char *nl;
+
+	for (;;) {
+		nl = find_lf(q, end);
+		if (nl == NULL) {
+			*eol = end;
+			return end;
+		}
+		/* SP and HT are below '!', as a header name's first byte
+		 * is not: one compare settles the usual case. */
+		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
+			q = nl + 1;
+			continue;
+		}
+		/* nl > the field's start: that is not a line end
+		 * (sip_parse() checked). */
+		*eol = nl[-1] == '\r' ? nl - 1 : nl;
+		return nl + 1;
+	}
+}
+
+/*
  * One header field starting at p (not an empty line): recognise the name,
  * find the end of the field (folds included), record and decode it.
  * Returns where the next line starts, or NULL when the message is to be
@@ -1511,17 +1625,17 @@ static inline const char *find_lf(const char *p, const char *end)
 static const char *parse_field(struct parse_state *ps, const char *p, const char *end)
 {
 	struct sip_msg *m = ps->m;
-	const char *q, *nl, *eol, *v, *ve;
+	const char *q, *eol, *v, *ve;
 	struct sip_header *h;
-	uint32_t n = 0, c = 0;
+	uint32_t n = 0, c, nh = m->nhdrs;
 	uint8_t id = SIP_HDR_OTHER;
-	bool ok, first;
+	bool first;
+	tstr value;
 
 	if (end - p >= 16)
 		n = known_name(p, &id);
 	if (n) {
 		c = n;
-		ok = true;
 	} else {
 		/* The name is a token, then SP / HT, then ':'. None of these
 		 * is a line end, so the scan cannot leave the field. */
@@ -1531,66 +1645,53 @@ static const char *parse_field(struct parse_state *ps, const char *p, const char
 		c = n;
 		while (c < rest.len && is_sp(p[c]))
 			c++;
-		ok = n && c < rest.len && p[c] == ':';
-		if (ok)
-			id = (uint8_t)header_lookup(tstr_make(p, n));
-		else
-			c = 0;
-	}
-
-	/* The field runs to the first line end not followed by SP/HT (a
-	 * fold continues it, §7.3.1). */
-	q = p + c;
-	for (;;) {
-		nl = find_lf(q, end);
-		if (nl == NULL) {
-			eol = end;
-			q = end;
-			break;
+		if (!(n && c < rest.len && p[c] == ':')) {
+			q = field_end(p, end, &eol);
+			if (nh == SIP_MAX_HEADERS) {
+				FAIL(m, "Too many header fields");
+				return NULL;
+			}
+			FAIL(m, "Malformed header field");
+			return q;
 		}
-		/* SP and HT are below '!', as a header name's first byte
-		 * is not: one compare settles the usual case. */
-		if (nl + 1 < end && (unsigned char)nl[1] <= ' ' && is_sp(nl[1])) {
-			q = nl + 1;
-			continue;
-		}
-		/* nl > p: p is not a line end (sip_parse() checked). */
-		eol = nl[-1] == '\r' ? nl - 1 : nl;
-		q = nl + 1;
-		break;
+		id = (uint8_t)header_lookup(tstr_make(p, n));
 	}
-	if (m->nhdrs == SIP_MAX_HEADERS) {
+	q = field_end(p + c, end, &eol);
+	if (nh == SIP_MAX_HEADERS) {
 		FAIL(m, "Too many header fields");
 		return NULL;
-	}
-	if (!ok) {
-		FAIL(m, "Malformed header field");
-		return q;
 	}
 
 	/* The value without leading and trailing LWS; usually one SP
 	 * before it and nothing after. */
 	v = p + c + 1;
 	ve = eol;
-	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ')
+	if (ve - v >= 2 && v[0] == ' ' && (unsigned char)v[1] > ' ') {
+		/* v[1] is not white space, so the value is not empty. */
 		v++;
-	else
+		while ((unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
+			ve--;
+	} else {
 		while (v < ve && is_class(*v, C_WS))
 			v++;
-	while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
-		ve--;
-	h = &m->hdrs[m->nhdrs];
+		while (ve > v && (unsigned char)ve[-1] <= ' ' && is_class(ve[-1], C_WS))
+			ve--;
+	}
+	value = tstr_make(v, (size_t)(ve - v));
+	h = &m->hdrs[nh];
 	h->id = id;
 	h->name = tstr_make(p, n);
-	h->value = tstr_make(v, (size_t)(ve - v));
+	h->value = value;
 	h->line = tstr_make(p, (size_t)(eol - p));
+	m->nhdrs = (uint16_t)(nh + 1);
 	first = m->hdr_count[id] == 0;
-	if (first)
-		m->hdr_first[id] = (int16_t)m->nhdrs;
-	if (m->hdr_count[id] < UINT8_MAX)
+	if (first) {
+		m->hdr_first[id] = (int16_t)nh;
+		m->hdr_count[id] = 1;
+	} else if (m->hdr_count[id] < UINT8_MAX) {
 		m->hdr_count[id]++;
-	m->nhdrs++;
-	decode_field(ps, h, first);
+	}
+	decode_field(ps, (enum sip_hdr)id, value, first);
 	return q;
 }
 
@@ -1725,12 +1826,17 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 /* ------------------------------------------------------------------ */
 /* Header helpers. */
 
-const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
+static inline const struct sip_header *header_first(const struct sip_msg *m, enum sip_hdr id)
 {
 	if ((unsigned)id >= SIP_HDR_COUNT || m->hdr_first[id] < 0 ||
 	    m->hdr_first[id] >= m->nhdrs)
 		return NULL;
 	return &m->hdrs[m->hdr_first[id]];
+}
+
+const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
+{
+	return header_first(m, id);
 }
 
 const struct sip_header *sip_header_next(const struct sip_msg *m,
@@ -1793,8 +1899,9 @@ static bool parse_q(tstr v, int16_t *out)
  * occurrence of a name wins, as in sip_param_find(). Returns 0, or
  * TDM_EMALFORMED with *why set.
  */
-static int contact_param(struct sip_contact *c, tstr name, tstr pv, unsigned *seen,
-			 const char **why)
+static inline __attribute__((always_inline)) int contact_param(struct sip_contact *c, tstr name,
+								  tstr pv, unsigned *seen,
+								  const char **why)
 {
 	uint32_t n;
 
@@ -1898,7 +2005,7 @@ int sip_parse_contacts(struct sip_msg *m)
 
 	m->contact_star = false;
 	m->ncontacts = 0;
-	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
+	for (const struct sip_header *h = header_first(m, SIP_HDR_CONTACT); h;
 	     h = one_field ? NULL : sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		bool any = false;

@@ -6,8 +6,9 @@
  * properties that must hold for any input:
  *   - every tstr handed out lies inside the datagram;
  *   - the URIs decoded in passing (To of a REGISTER, Contacts) are what
- *     sip_uri_parse() gives for their text (the fast paths agree with
- *     the general decoder);
+ *     sip_uri_parse() gives for their text, and the top Via is what
+ *     sip_parse_via() gives (the fast paths agree with the general
+ *     decoders);
  *   - a URI that parses equals itself (sip_uri_equal is reflexive);
  *   - two sip/sips URIs that compare equal have the same canonical AOR;
  *   - a canonical AOR parses again and canonicalises to itself.
@@ -150,6 +151,33 @@ static void check_cseq(const struct sip_msg *m)
 		abort();
 }
 
+/* The top Via as sip_parse() decoded it (via_fast() when it has the
+ * usual shape) is what sip_list_next() + sip_parse_via() make of the
+ * first Via field. */
+static void check_top_via(const struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_VIA);
+	struct sip_via want;
+	uint32_t pos = 0;
+	tstr parm;
+	bool ok;
+
+	if (h == NULL)
+		return;
+	ok = sip_list_next(h->value, &pos, &parm) && sip_parse_via(parm, &want) == 0;
+	if (ok != m->via_ok)
+		abort();
+	if (ok && (!same_tstr(m->via.value, want.value) ||
+		   !same_tstr(m->via.protocol, want.protocol) ||
+		   !same_tstr(m->via.transport, want.transport) ||
+		   !same_tstr(m->via.host, want.host) || m->via.port != want.port ||
+		   !same_tstr(m->via.params, want.params) ||
+		   !same_tstr(m->via.branch, want.branch) ||
+		   !same_tstr(m->via.received, want.received) ||
+		   !same_tstr(m->via.maddr, want.maddr) || m->via.rport != want.rport))
+		abort();
+}
+
 static void check_nameaddr(const struct sip_nameaddr *na)
 {
 	check_in(na->display);
@@ -177,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (rc == 0 && m.is_request)
 		check_cseq(&m);
+	check_top_via(&m);
 
 	check_in(m.method_name);
 	check_in(m.ruri);

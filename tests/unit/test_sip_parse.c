@@ -2021,14 +2021,86 @@ static void expect_uri_decoded_once(tstr text, int rc, const struct sip_uri *u, 
 		expect_same_uri(u, &want, what);
 }
 
-/* The To of a REGISTER and every Contact of m, against the general
- * decoders. */
+/* The tag of a decoded name-addr is what the general parameter grammar
+ * (sip_param_next()) finds in its parameters: the first "tag", any case,
+ * a token; and parameters it accepted are well-formed. */
+static void expect_tag_as_params_say(const struct sip_nameaddr *na, const char *what)
+{
+	tstr name, value, want = TSTR_NULL;
+	uint32_t pos = 0;
+	bool found = false;
+	int r;
+
+	while ((r = sip_param_next(na->params, &pos, &name, &value)) > 0) {
+		if (!found && tstr_caseeq(name, TSTR_LIT("tag"))) {
+			found = true;
+			want = value;
+		}
+	}
+	cr_expect_eq(r, 0, "%s: accepted parameters the general grammar refuses", what);
+	cr_expect(same_tstr(na->tag, want), "%s: tag \"%.*s\", the parameters say \"%.*s\"",
+		  what, (int)na->tag.len, na->tag.s, (int)want.len, want.s);
+}
+
+/* The expires of a contact as the general grammar reads its parameters:
+ * the first "expires", delta-seconds saturating at 2^32-1, anything else
+ * absent. */
+static int64_t expires_as_params_say(tstr params)
+{
+	uint64_t n = 0;
+	tstr v;
+
+	if (!sip_param_find(params, "expires", &v) || v.len == 0)
+		return SIP_ABSENT;
+	for (uint32_t i = 0; i < v.len; i++) {
+		if (v.s[i] < '0' || v.s[i] > '9')
+			return SIP_ABSENT;
+		if (n <= UINT32_MAX)
+			n = n * 10 + (uint64_t)(v.s[i] - '0');
+	}
+	return n > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)n;
+}
+
+/* The top Via of m is what sip_list_next() and sip_parse_via() (the
+ * general grammar) make of the first Via field. */
+static void expect_via_as_general(const struct sip_msg *m)
+{
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_VIA);
+	struct sip_via want;
+	uint32_t pos = 0;
+	tstr parm;
+	bool ok;
+
+	if (h == NULL)
+		return;
+	ok = sip_list_next(h->value, &pos, &parm) && sip_parse_via(parm, &want) == 0;
+	cr_expect_eq(m->via_ok, ok, "Via \"%.*s\": via_ok %d, the general grammar says %d",
+		     (int)h->value.len, h->value.s, m->via_ok, ok);
+	if (!ok || !m->via_ok)
+		return;
+	cr_expect(same_tstr(m->via.value, want.value) && same_tstr(m->via.protocol, want.protocol) &&
+		  same_tstr(m->via.transport, want.transport) && same_tstr(m->via.host, want.host) &&
+		  m->via.port == want.port && same_tstr(m->via.params, want.params) &&
+		  same_tstr(m->via.branch, want.branch) && same_tstr(m->via.received, want.received) &&
+		  same_tstr(m->via.maddr, want.maddr) && m->via.rport == want.rport,
+		  "Via \"%.*s\" decoded unlike sip_parse_via()", (int)h->value.len, h->value.s);
+}
+
+/* The To of a REGISTER, From, the top Via and every Contact of m, against
+ * the general decoders. */
 static void expect_fast_paths_agree(struct sip_msg *m)
 {
 	const struct sip_header *h = sip_header_first(m, SIP_HDR_TO);
 	struct sip_nameaddr na;
 	unsigned k = 0;
 	tstr v;
+
+	expect_via_as_general(m);
+
+	if (m->hdr_count[SIP_HDR_FROM] == 1 && m->from.uri.s)
+		expect_tag_as_params_say(&m->from, "From");
+	if (m->hdr_count[SIP_HDR_TO] == 1 && m->to.uri.s)
+		expect_tag_as_params_say(&m->to, "To");
 
 	if (m->method == SIP_REGISTER && h && m->hdr_count[SIP_HDR_TO] == 1) {
 		if (sip_parse_nameaddr(h->value, &na) == 0) {
@@ -2049,6 +2121,10 @@ static void expect_fast_paths_agree(struct sip_msg *m)
 			cr_assert_lt(k, m->ncontacts);
 			cr_assert_eq(sip_parse_nameaddr(v, &na), 0, "Contact %u", k);
 			expect_same_nameaddr(&m->contacts[k].na, &na, "Contact");
+			expect_tag_as_params_say(&m->contacts[k].na, "Contact");
+			cr_expect_eq(m->contacts[k].expires,
+				     expires_as_params_say(m->contacts[k].na.params),
+				     "Contact %u: expires differs from the parameters", k);
 			expect_uri_decoded_once(m->contacts[k].na.uri, m->contacts[k].uri_rc,
 						&m->contacts[k].uri, "Contact");
 			k++;
@@ -2087,7 +2163,7 @@ static void mutate_field(const char *field, const char *value)
 	}
 }
 
-Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_does)
+Test(sip_parse, differential_via_from_to_and_contacts_decode_as_the_general_functions_do)
 {
 	static const char *const values[] = {
 		"\"Alice\" <sip:alice@example.com>",
@@ -2103,12 +2179,40 @@ Test(sip_parse, differential_to_and_contact_uris_are_decoded_as_sip_uri_parse_do
 		"<sip:a@b>>",
 		"<sip:a b@c>",
 		"<sip:@h>",
+		"\"Bob\" <sip:bob@example.com>;tag=1928301774",
+		"<sip:b@h>;TaG=a.b-c!%*_+`'~",
+		"<sip:b@h>;tag=a;tag=b",
+		"<sip:b@h>;tag=\"q\"",
+		"<sip:b@h>;tagx=1;tag=2",
+		"<sip:b@h>;expires=3600",
+		"<sip:b@h>;EXPIRES=99999999999",
+		"<sip:b@h>;expires=\"60\"",
+		"<sip:b@h>;expires=60;expires=70",
+		"<sip:b@h>;expiresx=1;expires=2",
+		"<sip:b@h>;expires=",
+	};
+
+	static const char *const vias[] = {
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport",
+		"SIP/2.0/TCP h;BRANCH=x;RPORT",
+		"SIP/2.0/UDP h:65535;rport=5060;branch=a",
+		"SIP/2.0/UDP h:99999;branch=a",
+		"SIP/2.0/UDP h;rportx;branch=b;branchy=c",
+		"SIP/2.0/UDP h;branch=;rport",
+		"SIP/2.0/UDPX h;branch=1",
+		"SIP/2.0/UD h;rport;rport",
+		"SIP/2.0/UDP h:0;branch=1",
+		"SIP/2.0/UDP h;received=1.2.3.4;branch=z;maddr=x;branch=y",
+		"SIP/2.0/UDP [::1]:5060;branch=z;rport, SIP/2.0/UDP h",
 	};
 
 	for (unsigned i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		mutate_field("To", values[i]);
+		mutate_field("From", values[i]);
 		mutate_field("Contact", values[i]);
 	}
+	for (unsigned i = 0; i < sizeof(vias) / sizeof(vias[0]); i++)
+		mutate_field("Via", vias[i]);
 	for (unsigned i = 0; i < sizeof(torture) / sizeof(torture[0]); i++) {
 		parse_file(torture[i].file);
 		expect_fast_paths_agree(&msg);
@@ -2124,6 +2228,7 @@ static const struct {
 } nibble_classes[] = {
 	{ "C_TOKEN", C_TOKEN }, { "C_PARAM", C_PARAM }, { "C_WORD", C_WORD },
 	{ "C_URIC", C_URIC }, { "C_QSTOP", C_QSTOP }, { "C_ALNUM", C_ALNUM },
+	{ "C_USER", C_USER },
 };
 
 Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
@@ -2141,6 +2246,21 @@ Test(sip_parse, chars_nibble_tables_match_the_class_table_for_every_byte)
 	}
 }
 
+/* sip_uri_parse() scans the user part with C_USER: it must hold exactly
+ * the characters of RFC 3261 §25.1 user (unreserved / user-unreserved),
+ * escapes apart. */
+Test(sip_parse, chars_user_class_is_the_rfc3261_user_set)
+{
+	static const char user_marks[] = "-_.!~*'()&=+$,;?/";
+
+	for (unsigned b = 0; b < 256; b++) {
+		bool rfc = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+			   (b >= '0' && b <= '9') || (b != 0 && strchr(user_marks, (int)b) != NULL);
+
+		cr_assert_eq((chr_class[b] & C_USER) != 0, rfc, "byte 0x%02x", b);
+	}
+}
+
 /* span() / span_not() of class number k (the constant each needs). */
 static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
 {
@@ -2150,6 +2270,7 @@ static uint32_t span_k(unsigned k, bool not, tstr s, uint32_t i)
 	case 2: return not ? span_not(s, i, C_WORD) : span(s, i, C_WORD);
 	case 3: return not ? span_not(s, i, C_URIC) : span(s, i, C_URIC);
 	case 4: return not ? span_not(s, i, C_QSTOP) : span(s, i, C_QSTOP);
+	case 6: return not ? span_not(s, i, C_USER) : span(s, i, C_USER);
 	default: return not ? span_not(s, i, C_ALNUM) : span(s, i, C_ALNUM);
 	}
 }
@@ -2237,4 +2358,129 @@ Test(sip_parse, differential_host_span_block_and_byte_loop_agree)
 	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example..com"), 10), 0);
 	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@example.-com"), 10), 0);
 	cr_assert_eq(sip_host_span(TSTR_LIT("sip:alice@-example.com"), 10), 0);
+}
+
+/* sip_uri_parse_in() may scan the bytes after a URI (the " SIP/2.0" of a
+ * Request-Line, the '>' of a name-addr): for every URI and whatever
+ * follows it, the result is sip_uri_parse()'s. Each seed has every byte
+ * in turn replaced by each octet, and is followed by each tail. */
+Test(sip_parse, differential_uri_parse_in_gives_what_sip_uri_parse_gives)
+{
+	static const char *const seeds[] = {
+		"sip:example.com", "sip:a@b", "sip:user@[::1]:5060", "sips:x@h.example.:5061;lr",
+		"sip:@h", "sip:user@", "sip:h-", "sip:a.b", "sip:alice:pw@h?x=y", "tel:+123",
+	};
+	static const char *const tails[] = {
+		" SIP/2.0", ">;tag=1", "a", ".", "-", "[::1]", "]", "@x", ":5060", "%41", "",
+	};
+	char b[64];
+
+	for (unsigned s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+		size_t len = strlen(seeds[s]);
+
+		for (unsigned t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+			size_t tl = strlen(tails[t]);
+			char *buf = malloc(len + tl);   /* exact size: ASan sees any over-read */
+
+			cr_assert_not_null(buf);
+			memcpy(b, seeds[s], len);
+			for (size_t i = 0; i <= len; i++) {
+				for (unsigned c = 0; c < 256; c++) {
+					struct sip_uri in, want;
+					tstr text = tstr_make(buf, len);
+					int rc_in, rc;
+
+					memcpy(buf, b, len);
+					if (i < len)
+						buf[i] = (char)c;
+					memcpy(buf + len, tails[t], tl);
+					rc_in = sip_uri_parse_in(text, (uint32_t)tl, &in);
+					rc = sip_uri_parse(text, &want);
+					cr_assert_eq(rc_in, rc, "\"%.*s\" + \"%s\"", (int)len, buf, tails[t]);
+					if (rc == 0)
+						expect_same_uri(&in, &want, seeds[s]);
+					if (i == len)
+						break;
+				}
+			}
+			free(buf);
+		}
+	}
+}
+
+/* digits4() takes four bytes when each is '0'..'9', whatever the others
+ * are, with their decimal value: every byte value in every position. */
+Test(sip_parse, chars_digits4_accepts_exactly_four_decimal_digits)
+{
+	static const unsigned char fill[] = { '0', '5', '9' };
+
+	for (unsigned pos = 0; pos < 4; pos++) {
+		for (unsigned f = 0; f < sizeof(fill); f++) {
+			for (unsigned b = 0; b < 256; b++) {
+				char p[4];
+				uint32_t got = 0, want = 0;
+				bool digits = true;
+
+				memset(p, fill[f], sizeof(p));
+				p[pos] = (char)b;
+				for (unsigned k = 0; k < 4; k++) {
+					digits &= p[k] >= '0' && p[k] <= '9';
+					want = want * 10 + (uint32_t)(p[k] - '0');
+				}
+				cr_assert_eq(digits4(p, &got), digits, "byte 0x%02x at %u", b, pos);
+				if (digits)
+					cr_assert_eq(got, want);
+			}
+		}
+	}
+}
+
+/* The port of a URI and of the top Via: four digits take a shortcut, any
+ * other count the loop; both give 1..65535 or refuse. */
+Test(sip_parse, ports_of_every_length_decode_or_are_refused)
+{
+	static const struct {
+		const char *port;
+		int value; /* -1: refused */
+	} ports[] = {
+		{ "5060", 5060 }, { "0000", -1 }, { "0001", 1 }, { "9999", 9999 },
+		{ "65535", 65535 }, { "65536", -1 }, { "50601", 50601 }, { "506", 506 },
+		{ "5", 5 }, { "0", -1 }, { "000005060", 5060 }, { "99999999999", -1 }, { "", -1 },
+	};
+	char text[64], msgtext[512];
+
+	for (unsigned k = 0; k < sizeof(ports) / sizeof(ports[0]); k++) {
+		struct sip_uri u;
+		struct sip_via via;
+		int n, rc;
+
+		n = snprintf(text, sizeof(text), "sip:alice@example.com:%s", ports[k].port);
+		rc = sip_uri_parse(tstr_make(exact(text, (size_t)n), (size_t)n), &u);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "URI port \"%s\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(u.port, ports[k].value, "URI port \"%s\"", ports[k].port);
+		n = snprintf(text, sizeof(text), "sip:alice@example.com:%s;lr", ports[k].port);
+		rc = sip_uri_parse(tstr_make(exact(text, (size_t)n), (size_t)n), &u);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "URI port \"%s;lr\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(u.port, ports[k].value);
+
+		n = snprintf(text, sizeof(text), "SIP/2.0/UDP 192.0.2.10:%s;branch=z9hG4bK1;rport",
+			     ports[k].port);
+		rc = sip_parse_via(tstr_make(exact(text, (size_t)n), (size_t)n), &via);
+		cr_assert_eq(rc == 0, ports[k].value >= 0, "Via port \"%s\"", ports[k].port);
+		if (rc == 0)
+			cr_assert_eq(via.port, ports[k].value);
+		/* The top Via of a whole message takes via_fast(). */
+		n = snprintf(msgtext, sizeof(msgtext),
+			     REG_START "Via: SIP/2.0/UDP 192.0.2.10:%s;branch=z9hG4bK1\r\n"
+			     "To: <sip:a@example.com>\r\nFrom: <sip:a@example.com>;tag=1\r\n"
+			     "Call-ID: x@y\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+			     ports[k].port);
+		cr_assert(n > 0 && (size_t)n < sizeof(msgtext));
+		parse(msgtext);
+		cr_assert_eq(msg.via_ok, ports[k].value >= 0, "top Via port \"%s\"", ports[k].port);
+		if (msg.via_ok)
+			cr_assert_eq(msg.via.port, ports[k].value);
+	}
 }

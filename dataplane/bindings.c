@@ -249,7 +249,7 @@ static int node_match(struct cds_lfht_node *node, const void *key)
 	const tstr *k = key;
 
 	tsan_acquire((void *)(uintptr_t)n);
-	return n->key_len == k->len && memcmp(n->key, k->s, k->len) == 0;
+	return n->key_len == k->len && mem_eq(n->key, k->s, k->len);
 }
 
 static struct aor_node *node_lookup(struct bind_table *t, tstr aor, uint64_t hash)

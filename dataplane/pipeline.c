@@ -173,8 +173,7 @@ void dp_put_q(struct wbuf *wb, uint16_t q)
  * of dp_host_served(), and the AOR's host needs no rewriting then. */
 static bool is_domain(const struct dp_settings *s, tstr host)
 {
-	return host.len && host.len == strlen(s->domain) &&
-	       memcmp(host.s, s->domain, host.len) == 0;
+	return host.len && tstr_eq_field(host, s->domain, sizeof(s->domain));
 }
 
 bool dp_host_served(const struct dp_settings *s, tstr host)
@@ -214,11 +213,17 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 		return TDM_EMALFORMED;
 	/* The canonical user part holds no '@' (sip_uri_parse() ends it at
 	 * the first one, and sip_aor_canon() keeps %40 escaped), nor does
-	 * the host: the first '@' is the one between them. */
-	const char *sep = memchr(aor + scheme_len, '@', (size_t)n - scheme_len);
-	if (sep == NULL)
-		return TDM_EMALFORMED;
-	at = (uint32_t)(sep - aor);
+	 * the host: the first '@' is the one between them, and the only
+	 * one. Where the user part was copied as written (the usual case),
+	 * it is right after it. */
+	at = scheme_len + u->user.len;
+	if (at >= (uint32_t)n || aor[at] != '@') {
+		const char *sep = memchr(aor + scheme_len, '@', (size_t)n - scheme_len);
+
+		if (sep == NULL)
+			return TDM_EMALFORMED;
+		at = (uint32_t)(sep - aor);
+	}
 
 	tstr user_part = tstr_make(aor + scheme_len, at - scheme_len);
 	tstr host = tstr_make(aor + at + 1, (uint32_t)n - at - 1);

@@ -78,20 +78,12 @@ static uint64_t key_hash(const struct users *u, tstr k)
 	return siphash13(u->key, k.len ? (const uint8_t *)k.s : empty, k.len);
 }
 
-/* A fixed-size field as a tstr: up to its NUL, or up to cap. */
-static tstr field(const char *s, size_t cap)
-{
-	const char *nul = memchr(s, '\0', cap);
-
-	return tstr_make(s, nul ? (size_t)(nul - s) : cap);
-}
-
 static int match_name(struct cds_lfht_node *node, const void *key)
 {
 	const struct user *usr = caa_container_of(node, struct user, by_name);
 
 	tsan_acquire((void *)(uintptr_t)usr);
-	return tstr_eq(field(usr->name, USER_NAME_MAX), *(const tstr *)key);
+	return tstr_eq_field(*(const tstr *)key, usr->name, USER_NAME_MAX);
 }
 
 static int match_number(struct cds_lfht_node *node, const void *key)
@@ -99,7 +91,7 @@ static int match_number(struct cds_lfht_node *node, const void *key)
 	const struct user *usr = caa_container_of(node, struct user, by_number);
 
 	tsan_acquire((void *)(uintptr_t)usr);
-	return tstr_eq(field(usr->number, USER_NUMBER_MAX), *(const tstr *)key);
+	return tstr_eq_field(*(const tstr *)key, usr->number, USER_NUMBER_MAX);
 }
 
 struct users *users_create(void)

@@ -415,3 +415,48 @@ Test(users, tables_built_in_one_go_by_several_writers_never_stall_on_a_resize)
 		users_destroy(b[i].u);
 	}
 }
+
+/* The index compares (tstr_eq_field for names and numbers, mem_eq for
+ * AORs and hosts) read words instead of calling memchr/memcmp: they must
+ * give what the plain comparisons give, for every length, for a
+ * difference at every position, and for keys with a NUL byte. */
+Test(users, word_compares_equal_the_plain_comparisons)
+{
+	char field[USER_NAME_MAX], key[USER_NAME_MAX + 8];
+
+	for (size_t flen = 0; flen < sizeof(field); flen++) {
+		memset(field, 0, sizeof(field));
+		for (size_t i = 0; i < flen; i++)
+			field[i] = (char)('a' + (i * 7 + flen) % 26);
+		for (size_t klen = 0; klen < sizeof(key); klen++) {
+			for (size_t flip = 0; flip <= klen; flip++) {
+				for (int nul = 0; nul < 2; nul++) {
+					memset(key, 'x', sizeof(key));
+					memcpy(key, field, klen < flen ? klen : flen);
+					if (flip < klen)
+						key[flip] = nul ? '\0' : (char)(key[flip] ^ 1);
+					else if (nul)
+						continue;
+					tstr k = tstr_make(key, klen);
+					size_t fl = strnlen(field, sizeof(field));
+					bool want = klen == fl && memcmp(key, field, klen) == 0;
+
+					cr_assert_eq(tstr_eq_field(k, field, sizeof(field)), want,
+						     "field %zu key %zu flip %zu nul %d", flen, klen,
+						     flip, nul);
+					if (klen <= flen)
+						cr_assert_eq(mem_eq(key, field, klen),
+							     memcmp(key, field, klen) == 0,
+							     "mem_eq %zu flip %zu", klen, flip);
+				}
+			}
+		}
+	}
+	/* Longer than the word loop. */
+	char a[100], b[100];
+	memset(a, 'q', sizeof(a));
+	memcpy(b, a, sizeof(b));
+	cr_assert(mem_eq(a, b, sizeof(a)));
+	b[99] = 'r';
+	cr_assert(!mem_eq(a, b, sizeof(a)));
+}

@@ -45,6 +45,7 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 	w->date_s = -1;
 	w->nonce_key.ready = false;
 	w->ha2.ready = false;
+	sip_src_text_init(&w->src_text);
 	w->msg.nhdrs = 0;
 	dp_burst_begin(w);
 }
@@ -113,7 +114,8 @@ void dp_reply_start(struct dp_req *r, unsigned code, const char *reason)
 		r->to_tag[SIP_TO_TAG_LEN] = '\0';
 		tag = r->to_tag;
 	}
-	sip_reply_begin(&r->wb, r->m, code, reason, &r->in->src, tag);
+	sip_reply_begin_src(&r->wb, r->m, code, reason,
+			    sip_src_text_of(&r->w->src_text, &r->in->src), tag);
 }
 
 bool dp_reply_finish(struct dp_req *r)
@@ -127,8 +129,9 @@ bool dp_reply_finish(struct dp_req *r)
 		dp_count(&w->ctr, DP_CTR_tx_too_big);
 		r->code = 500;
 		wbuf_init(&r->wb, r->out->data, r->out->cap);
-		sip_reply_begin(&r->wb, r->m, 500, "Response Too Large", &r->in->src,
-				r->to_tag[0] ? r->to_tag : NULL);
+		sip_reply_begin_src(&r->wb, r->m, 500, "Response Too Large",
+				    sip_src_text_of(&r->w->src_text, &r->in->src),
+				    r->to_tag[0] ? r->to_tag : NULL);
 		sip_reply_end(&r->wb, NULL);
 		if (r->wb.overflow) {
 			dp_count(&w->ctr, DP_CTR_tx_errors);

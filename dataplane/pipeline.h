@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "digest.h"
 #include "sip_parse.h"
+#include "sip_reply.h"
 #include "users.h"
 
 #define DP_MAX_LOCAL 16
@@ -120,6 +121,7 @@ struct dp_worker {
 	uint32_t date_len;               /* strlen(date) */
 	struct nonce_key_cache nonce_key; /* shared->nonce_key's HMAC schedule */
 	struct digest_ha2_cache ha2;     /* the last digest HA2 */
+	struct sip_src_text src_text;    /* the last source, as a Via writes it */
 	struct sip_msg msg;              /* the request being processed */
 	struct binding_src scratch[DP_SCRATCH_BINDINGS];
 	char aor[512];

@@ -328,15 +328,13 @@ static void put_via_params(struct wbuf *w, const struct sip_via *v)
 }
 
 static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct sip_header *h,
-			const union tdm_addr *src)
+			const struct sip_src_text *src)
 {
 	const struct sip_via *v = &m->via;
 	const char *line_end = h->line.s + h->line.len;
 	const char *parm_end = v->value.s + v->value.len;
 	const char *sent_end = v->params.len ? v->params.s : parm_end;
 	const char *host_end = v->host.s + v->host.len;
-	char ip[TDM_ADDR_STRLEN];
-	size_t iplen;
 
 	/* "Via: SIP/2.0/UDP host:port" as written, when it is written as we
 	 * would write it: one SP before the host, the port without LWS or
@@ -363,22 +361,25 @@ static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct si
 
 	/* RFC 3261 §18.2.1: received when sent-by is not the source address;
 	 * RFC 3581 §4: always with rport, and rport gets the source port.
-	 * The address is formatted in place when there is room. */
-	if (wbuf_room(w) >= 10 + TDM_ADDR_STRLEN) {
-		memcpy(w->p, ";received=", 10);
-		iplen = format_ip(src, w->p + 10);
-		if (v->rport || !host_is(v->host, w->p + 10, iplen))
-			w->p += 10 + iplen;
-	} else {
-		iplen = format_ip(src, ip);
-		if (v->rport || !host_is(v->host, ip, iplen)) {
-			WBUF_LIT(w, ";received=");
-			wbuf_put(w, ip, iplen);
+	 * Both texts are ready; with room for the longest, each is one copy
+	 * of a fixed size, cut to its length. */
+	bool received = v->rport || !host_is(v->host, src->received + 10,
+					     (size_t)src->received_len - 10);
+
+	if (wbuf_room(w) >= 64 + 16) {
+		if (received) {
+			memcpy(w->p, src->received, 64);
+			w->p += src->received_len;
 		}
-	}
-	if (v->rport) {
-		WBUF_LIT(w, ";rport=");
-		put_u16(w, addr_port(src));
+		if (v->rport) {
+			memcpy(w->p, src->rport, 16);
+			w->p += src->rport_len;
+		}
+	} else {
+		if (received)
+			put(w, src->received, src->received_len);
+		if (v->rport)
+			put(w, src->rport, src->rport_len);
 	}
 	/* Further via-parms of the same field, verbatim. */
 	put(w, parm_end, (size_t)(line_end - parm_end));
@@ -420,8 +421,53 @@ static tstr status_line(unsigned code)
 #undef STATUS_LINE
 }
 
+/* Is a the same source as b (family, address, port)? Only for the two
+ * families a source has; anything else is never the same. */
+static bool same_src(const union tdm_addr *a, const union tdm_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr &&
+		       a->in4.sin_port == b->in4.sin_port;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+		       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+	return false;
+}
+
+const struct sip_src_text *sip_src_text_of(struct sip_src_text *t, const union tdm_addr *src)
+{
+	struct wbuf w;
+
+	if (same_src(&t->addr, src))
+		return t;
+	_Static_assert(sizeof(t->received) >= 10 + TDM_ADDR_STRLEN, "room for the IP");
+	_Static_assert(sizeof(t->received) >= 64 && sizeof(t->rport) >= 16, "fixed copies");
+	memset(t, 0, sizeof(*t));
+	memcpy(t->received, ";received=", 10);
+	t->received_len = (uint8_t)(10 + format_ip(src, t->received + 10));
+	wbuf_init(&w, t->rport, sizeof(t->rport));
+	WBUF_LIT(&w, ";rport=");
+	put_u16(&w, addr_port(src));
+	t->rport_len = (uint8_t)wbuf_len(&w);
+	t->addr = *src;
+	return t;
+}
+
 void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		     const char *reason, const union tdm_addr *src, const char *to_tag)
+{
+	struct sip_src_text t;
+
+	sip_src_text_init(&t);
+	sip_reply_begin_src(w, m, code, reason, sip_src_text_of(&t, src), to_tag);
+}
+
+void sip_reply_begin_src(struct wbuf *w, const struct sip_msg *m, unsigned code,
+			 const char *reason, const struct sip_src_text *src,
+			 const char *to_tag)
 {
 	const struct sip_header *h, *hc, *top = first(m, SIP_HDR_VIA);
 	tstr sl = reason ? TSTR_NULL : status_line(code);

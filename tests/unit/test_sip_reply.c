@@ -201,3 +201,65 @@ Test(sip_reply, call_id_and_cseq_are_copied_alike_adjacent_or_not)
 		cr_assert_str_eq(p + strlen(";tag=0123456789abcdef\r\n"), want[i], "order %u", i);
 	}
 }
+
+/* The worker's source text (formatted once per source, reused while the
+ * source stays the same) gives the bytes formatting it afresh gives, as
+ * the source changes in address, port and family, for a Via with rport
+ * (received always), without (received only when the host differs), and
+ * the received/rport values are the source's. */
+Test(sip_reply, cached_source_text_writes_what_fresh_formatting_writes)
+{
+	static const char *const srcs[] = {
+		"192.0.2.10:5060", "192.0.2.10:5060", "192.0.2.10:5061", "192.0.2.11:5061",
+		"[::1]:5060", "[::1]:5060", "[2001:db8::1]:5060", "[2001:db8::1]:6000",
+		"192.0.2.10:5060", "255.255.255.255:65535", "0.0.0.0:1", "10.0.0.1:9",
+		"[2001:db8:1:2:3:4:5:6]:65535", "192.0.2.10:5060",
+	};
+	static const char *const vias[] = {
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1;rport",
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1",
+		"SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1",
+		"SIP/2.0/UDP host.example.com;rport;branch=z9hG4bK1",
+	};
+	struct sip_src_text cache;
+
+	sip_src_text_init(&cache);
+	for (unsigned v = 0; v < sizeof(vias) / sizeof(vias[0]); v++) {
+		for (unsigned i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+			char buf[1024], fresh[2048], cached[2048], ip[TDM_ADDR_STRLEN], want[128];
+			union tdm_addr src;
+			struct wbuf w;
+
+			cr_assert_eq(addr_parse(srcs[i], 0, &src), 0, "%s", srcs[i]);
+			cr_assert_eq(parse_with_via(vias[v], buf, sizeof(buf)), 0);
+			head(&msg, &src, fresh, sizeof(fresh));
+
+			wbuf_init(&w, cached, sizeof(cached) - 1);
+			sip_reply_begin_src(&w, &msg, 200, NULL, sip_src_text_of(&cache, &src),
+					    "0123456789abcdef");
+			cr_assert(!w.overflow);
+			*w.p = '\0';
+			cr_expect_str_eq(cached, fresh, "Via %s from %s", vias[v], srcs[i]);
+
+			addr_format_ip(&src, ip, sizeof(ip));
+			snprintf(want, sizeof(want), ";received=%s;rport=%u\r\n", ip,
+				 addr_port(&src));
+			if (msg.via.rport)
+				cr_expect_not_null(strstr(cached, want), "%s: %s", srcs[i], cached);
+			/* Tight buffers take the checked copies: same bytes. */
+			for (size_t cap = strlen(fresh) - 40; cap <= strlen(fresh) + 1; cap++) {
+				char tight[2048];
+
+				wbuf_init(&w, tight, cap);
+				sip_reply_begin_src(&w, &msg, 200, NULL,
+						    sip_src_text_of(&cache, &src), "0123456789abcdef");
+				if (!w.overflow) {
+					*w.p = '\0';
+					cr_expect_str_eq(tight, fresh, "cap %zu", cap);
+				} else {
+					cr_expect(cap < strlen(fresh), "cap %zu overflowed", cap);
+				}
+			}
+		}
+	}
+}

@@ -283,7 +283,7 @@ static bool reply_ok(struct dp_req *r, const struct binding_src *b, unsigned n)
 /* Path fields joined with ", " (RFC 3261 §7.3.1 allows either form). */
 static bool join_path(struct sip_msg *m, char *buf, size_t cap, tstr *out)
 {
-	const struct sip_header *h = sip_header_first(m, SIP_HDR_PATH);
+	const struct sip_header *h = dp_header_first(m, SIP_HDR_PATH);
 	struct wbuf wb;
 
 	*out = TSTR_NULL;
@@ -315,7 +315,7 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 	struct bind_table *t = w->shared->bindings;
 	struct binding_src *sc = w->scratch;
 	uint8_t state[DP_SCRATCH_BINDINGS];
-	const struct sip_header *ua_hdr = sip_header_first(m, SIP_HDR_USER_AGENT);
+	const struct sip_header *ua_hdr = dp_header_first(m, SIP_HDR_USER_AGENT);
 	tstr ua = ua_hdr ? ua_hdr->value : TSTR_NULL;
 	char pathbuf[REG_PATH_MAX];
 	tstr path;
@@ -512,7 +512,7 @@ bool dp_register(struct dp_req *r)
 	}
 
 	/* RFC 3327 §5.3: Path only from a UA that knows it is used. */
-	if (sip_header_first(m, SIP_HDR_PATH) &&
+	if (dp_header_first(m, SIP_HDR_PATH) &&
 	    !sip_has_option_tag(m, SIP_HDR_SUPPORTED, "path") &&
 	    !sip_has_option_tag(m, SIP_HDR_REQUIRE, "path")) {
 		dp_reply_start(r, 421, NULL);

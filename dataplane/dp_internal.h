@@ -45,6 +45,12 @@ void dp_reply_start(struct dp_req *r, unsigned code, const char *reason);
  * returns true (a reply is to be sent), for tail calls. */
 bool dp_reply_finish(struct dp_req *r);
 
+/* dp_reply_finish() with a Date field first: the same bytes as writing
+ * "Date: " and the worker's date, then dp_reply_finish(). The end of the
+ * response is kept per worker and made again when the second or the
+ * Server text changes. */
+bool dp_reply_finish_dated(struct dp_req *r);
+
 /* A response with nothing but the copied fields. */
 bool dp_reply_simple(struct dp_req *r, unsigned code, const char *reason);
 

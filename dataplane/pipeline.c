@@ -46,6 +46,7 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 	w->nonce_key.ready = false;
 	w->ha2.ready = false;
 	sip_src_text_init(&w->src_text);
+	w->tail_len = 0;
 	w->msg.nhdrs = 0;
 	dp_burst_begin(w);
 }
@@ -118,11 +119,17 @@ void dp_reply_start(struct dp_req *r, unsigned code, const char *reason)
 			    sip_src_text_of(&r->w->src_text, &r->in->src), tag);
 }
 
-bool dp_reply_finish(struct dp_req *r)
+/* The server text of s as sip_reply_end() takes it. */
+static const char *server_of(const struct dp_settings *s)
+{
+	return s ? s->server : NULL;
+}
+
+/* dp_reply_finish() once the end of the response is written. */
+static bool reply_done(struct dp_req *r)
 {
 	struct dp_worker *w = r->w;
 
-	sip_reply_end(&r->wb, r->s ? r->s->server : NULL);
 	if (r->wb.overflow) {
 		/* Too many bindings or too long a request to echo: say so in a
 		 * response that fits. */
@@ -149,6 +156,57 @@ bool dp_reply_finish(struct dp_req *r)
 	default: dp_count(&w->ctr, DP_CTR_resp_6xx); break;
 	}
 	return true;
+}
+
+bool dp_reply_finish(struct dp_req *r)
+{
+	sip_reply_end(&r->wb, server_of(r->s));
+	return reply_done(r);
+}
+
+/* Is the worker's end of a 200 the one for this second and for the
+ * Server text srv ("" for none)? srv is "" or a settings' server array,
+ * so comparing the cached text with its NUL reads inside it. */
+static bool tail_is_current(const struct dp_worker *w, const char *srv)
+{
+	if (w->tail_len == 0 || w->tail_date_s != w->date_s)
+		return false;
+	if (srv[0] == '\0')
+		return w->tail_server_len == 0;
+	return w->tail_server_len != 0 &&
+	       memcmp(w->tail_server, srv, w->tail_server_len + 1) == 0;
+}
+
+bool dp_reply_finish_dated(struct dp_req *r)
+{
+	struct dp_worker *w = r->w;
+	const char *server = server_of(r->s);
+	const char *srv = server && *server ? server : "";
+
+	if (!tail_is_current(w, srv)) {
+		size_t n = strlen(srv);
+		struct wbuf tw;
+
+		wbuf_init(&tw, w->tail, sizeof(w->tail));
+		WBUF_LIT(&tw, "Date: ");
+		wbuf_put(&tw, w->date, w->date_len);
+		WBUF_LIT(&tw, "\r\n");
+		sip_reply_end(&tw, srv);
+		if (tw.overflow || n >= sizeof(w->tail_server)) {
+			/* Not with the sizes of dp_settings; piecewise then. */
+			w->tail_len = 0;
+			WBUF_LIT(&r->wb, "Date: ");
+			wbuf_put(&r->wb, w->date, w->date_len);
+			WBUF_LIT(&r->wb, "\r\n");
+			return dp_reply_finish(r);
+		}
+		memcpy(w->tail_server, srv, n + 1);
+		w->tail_server_len = (uint32_t)n;
+		w->tail_date_s = w->date_s;
+		w->tail_len = (uint32_t)wbuf_len(&tw);
+	}
+	wbuf_put(&r->wb, w->tail, w->tail_len);
+	return reply_done(r);
 }
 
 bool dp_reply_simple(struct dp_req *r, unsigned code, const char *reason)

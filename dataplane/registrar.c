@@ -271,10 +271,7 @@ static bool reply_ok(struct dp_req *r, const struct binding_src *b, unsigned n)
 			WBUF_LIT(&r->wb, "\r\n");
 		}
 	}
-	WBUF_LIT(&r->wb, "Date: ");
-	wbuf_put(&r->wb, r->w->date, r->w->date_len);
-	WBUF_LIT(&r->wb, "\r\n");
-	return dp_reply_finish(r);
+	return dp_reply_finish_dated(r);
 }
 
 /* ---------------------------------------------------------------- */

@@ -924,3 +924,39 @@ Test(registrar, counters_track_table_sizes)
 	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_aors_removed), 1);
 	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_unregisters), 1);
 }
+
+/* The end of a 200 (Date, Server, Content-Length) is kept per worker:
+ * it must follow the second and the Server text, and say what writing
+ * them afresh says, with and without a Server. */
+Test(registrar, the_end_of_a_200_follows_the_date_and_the_server_text)
+{
+	static const char *const servers[] = { "tandem-test", "tandem-test", "other/2.0", "",
+					       "tandem-test-with-a-much-longer-name-0123456789" };
+	char want[256];
+
+	for (unsigned i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+		const char *resp;
+
+		strcpy(settings->server, servers[i]);
+		if (i == 2) {
+			/* Another second. */
+			w->date_s++;
+			strcpy(w->date, "Thu, 01 Jan 2099 00:00:00 GMT");
+			w->date_len = (uint32_t)strlen(w->date);
+		}
+		resp = REGISTER("alice", "dated@h", (int)i + 1,
+				"Contact: <sip:alice@192.0.2.10:5062>\n");
+		cr_assert_eq(code_of(resp), 200, "%s", resp);
+		if (servers[i][0])
+			snprintf(want, sizeof(want),
+				 "\r\nDate: %.*s\r\nServer: %s\r\nContent-Length: 0\r\n\r\n",
+				 (int)w->date_len, w->date, servers[i]);
+		else
+			snprintf(want, sizeof(want), "\r\nDate: %.*s\r\nContent-Length: 0\r\n\r\n",
+				 (int)w->date_len, w->date);
+		cr_assert(strlen(resp) > strlen(want) &&
+				  strcmp(resp + strlen(resp) - strlen(want), want) == 0,
+			  "server '%s': %s", servers[i], resp);
+		cr_assert_eq(count_of(resp, "Date: "), 1);
+	}
+}

@@ -460,3 +460,59 @@ Test(users, word_compares_equal_the_plain_comparisons)
 	b[99] = 'r';
 	cr_assert(!mem_eq(a, b, sizeof(a)));
 }
+
+/* The indexes' hash (a keyed multiply-mix, not SipHash: only the operator
+ * fills this table) spreads what user lists look like, sequential numbers
+ * and numbered names of every length, evenly over the buckets; two tables
+ * hash differently; and users of every name length are found. */
+Test(users, hash_spreads_sequential_keys_and_every_length_is_found)
+{
+	enum { N = 1 << 16 };
+	struct users *u = users_create(), *v = users_create();
+	static uint16_t load[N];
+	unsigned max = 0, differ = 0;
+	char key[64];
+
+	cr_assert_not_null(u);
+	cr_assert_not_null(v);
+	for (int kind = 0; kind < 3; kind++) {
+		memset(load, 0, sizeof(load));
+		max = 0;
+		for (unsigned i = 0; i < N; i++) {
+			int n = kind == 0 ? snprintf(key, sizeof(key), "%u", 100000 + i)
+			      : kind == 1 ? snprintf(key, sizeof(key), "user%u", i)
+					  : snprintf(key, sizeof(key), "a-rather-long-user-name-%u@x", i);
+			uint64_t h = users_key_hash(u, tstr_make(key, (size_t)n));
+			unsigned b = (unsigned)(h & (N - 1));
+
+			differ += h != users_key_hash(v, tstr_make(key, (size_t)n));
+			if (++load[b] > max)
+				max = load[b];
+		}
+		/* Random placement gives about 8; a poor mix of sequential keys
+		 * gives hundreds. */
+		cr_assert_leq(max, 14, "kind %d: %u keys in one bucket", kind, max);
+	}
+	cr_assert_geq(differ, 3 * N - 3, "random keys differ between tables");
+
+	for (unsigned len = 1; len < USER_NAME_MAX; len++) {
+		struct user *usr = users_alloc();
+
+		memset(usr->name, 'n', len);
+		usr->name[len - 1] = (char)('A' + len % 26);
+		cr_assert_eq(users_put(u, usr), 0);
+	}
+	for (unsigned len = 1; len < USER_NAME_MAX; len++) {
+		const struct user *f;
+
+		memset(key, 'n', len);
+		key[len - 1] = (char)('A' + len % 26);
+		f = users_find(u, tstr_make(key, len));
+		cr_assert_not_null(f, "length %u", len);
+		cr_assert_eq(strlen(f->name), len);
+		key[len - 1] = '#';
+		cr_assert_null(users_find(u, tstr_make(key, len)), "length %u", len);
+	}
+	users_destroy(u);
+	users_destroy(v);
+}

@@ -116,6 +116,9 @@ static inline bool mem_eq(const void *a, const void *b, size_t n)
 	if (n >= 8) {
 		uint64_t d;
 
+		if (n <= 16)
+			return ((tstr_load8(x) ^ tstr_load8(y)) |
+				(tstr_load8(x + n - 8) ^ tstr_load8(y + n - 8))) == 0;
 		if (n > 64)
 			return memcmp(a, b, n) == 0;
 		d = tstr_load8(x + n - 8) ^ tstr_load8(y + n - 8);
@@ -144,7 +147,13 @@ static inline bool tstr_eq_field(tstr key, const char *field, size_t cap)
 
 	if (n >= cap || field[n] != '\0')
 		return false;
-	if (n >= 8 && n <= 64) {
+	if (n >= 8 && n <= 16) {
+		uint64_t a = tstr_load8(k), b = tstr_load8(k + n - 8);
+
+		return ((a ^ tstr_load8(field)) | (b ^ tstr_load8(field + n - 8)) |
+			TSTR_HASZERO8(a) | TSTR_HASZERO8(b)) == 0;
+	}
+	if (n > 16 && n <= 64) {
 		uint64_t a = tstr_load8(k + n - 8);
 		uint64_t d = a ^ tstr_load8(field + n - 8), z = TSTR_HASZERO8(a);
 

@@ -54,9 +54,23 @@ bool dp_reply_finish_dated(struct dp_req *r);
 /* A response with nothing but the copied fields. */
 bool dp_reply_simple(struct dp_req *r, unsigned code, const char *reason);
 
+/* Is host the domain (kept in lower case) byte for byte? The usual case
+ * of dp_host_served(), and an AOR's host needs no rewriting then. */
+static inline bool dp_is_domain(const struct dp_settings *s, tstr host)
+{
+	return host.len && tstr_eq_field(host, s->domain, sizeof(s->domain));
+}
+
+/* dp_host_served() for a host that is not the domain byte for byte, with
+ * a domain configured: its other spellings, aliases and addresses. */
+bool dp_host_served_other(const struct dp_settings *s, tstr host);
+
 /* Is host (as written in a URI) one this node serves? With no domain
- * configured every host is served. */
-bool dp_host_served(const struct dp_settings *s, tstr host);
+ * configured every host is served. The usual case inline. */
+static inline bool dp_host_served(const struct dp_settings *s, tstr host)
+{
+	return s->domain[0] == '\0' || dp_is_domain(s, host) || dp_host_served_other(s, host);
+}
 
 /* ";q=0.500" for a stored q (nothing for BINDING_Q_NONE). */
 void dp_put_q(struct wbuf *wb, uint16_t q);

@@ -230,19 +230,11 @@ void dp_put_q(struct wbuf *wb, uint16_t q)
 /* ---------------------------------------------------------------- */
 /* Domains and AORs */
 
-/* Is host the domain (kept in lower case) byte for byte? The usual case
- * of dp_host_served(), and the AOR's host needs no rewriting then. */
-static bool is_domain(const struct dp_settings *s, tstr host)
-{
-	return host.len && tstr_eq_field(host, s->domain, sizeof(s->domain));
-}
 
-bool dp_host_served(const struct dp_settings *s, tstr host)
+bool dp_host_served_other(const struct dp_settings *s, tstr host)
 {
 	union tdm_addr a;
 
-	if (s->domain[0] == '\0' || is_domain(s, host))
-		return true;
 	if (tstr_caseeq_lit(host, s->domain))
 		return true;
 	for (unsigned i = 0; i < s->naliases; i++)
@@ -288,8 +280,8 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 
 	tstr user_part = tstr_make(aor + scheme_len, at - scheme_len);
 	tstr host = tstr_make(aor + at + 1, (uint32_t)n - at - 1);
-	bool domain = is_domain(s, host);
-	if (!domain && !dp_host_served(s, host))
+	bool domain = dp_is_domain(s, host);
+	if (!domain && s->domain[0] && !dp_host_served_other(s, host))
 		return TDM_ENOTFOUND;
 
 	users = rcu_dereference(w->shared->users);

@@ -25,12 +25,10 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 	uint16_t port;
 
 	*dst = *src;
+	/* With rport, the source port as it is (addr_port(), inline). */
 	if (m->via.rport)
-		port = addr_port(src);
-	else
-		port = m->via.port ? m->via.port : SIP_DEFAULT_PORT;
-	if (port == 0)
-		return false;
+		return (src->sa.sa_family == AF_INET6 ? src->in6.sin6_port : src->in4.sin_port) != 0;
+	port = m->via.port ? m->via.port : SIP_DEFAULT_PORT;
 	addr_set_port(dst, port);
 	return true;
 }

@@ -435,7 +435,7 @@ static bool same_src(const union tdm_addr *a, const union tdm_addr *b)
 	return false;
 }
 
-const struct sip_src_text *sip_src_text_of(struct sip_src_text *t, const union tdm_addr *src)
+const struct sip_src_text *sip_src_text_set(struct sip_src_text *t, const union tdm_addr *src)
 {
 	struct wbuf w;
 

@@ -58,9 +58,21 @@ static inline void sip_src_text_init(struct sip_src_text *t)
 	t->addr.sa.sa_family = AF_UNSPEC;
 }
 
+/* sip_src_text_of() when the source is not the IPv4 one t holds: compare
+ * in full, format if it differs. */
+const struct sip_src_text *sip_src_text_set(struct sip_src_text *t, const union tdm_addr *src);
+
 /* t, made to hold the text of src (formatted only when src differs from
- * the source t holds). */
-const struct sip_src_text *sip_src_text_of(struct sip_src_text *t, const union tdm_addr *src);
+ * the source t holds). The same IPv4 source is checked inline. */
+static inline const struct sip_src_text *sip_src_text_of(struct sip_src_text *t,
+							 const union tdm_addr *src)
+{
+	if (src->sa.sa_family == AF_INET && t->addr.sa.sa_family == AF_INET &&
+	    t->addr.in4.sin_addr.s_addr == src->in4.sin_addr.s_addr &&
+	    t->addr.in4.sin_port == src->in4.sin_port)
+		return t;
+	return sip_src_text_set(t, src);
+}
 
 /* Status line and copied fields. to_tag: SIP_TO_TAG_LEN characters (as
  * sip_reply_to_tag() writes them) added to a To without a tag, or NULL to

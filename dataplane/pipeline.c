@@ -173,8 +173,7 @@ static bool tail_is_current(const struct dp_worker *w, const char *srv)
 		return false;
 	if (srv[0] == '\0')
 		return w->tail_server_len == 0;
-	return w->tail_server_len != 0 &&
-	       memcmp(w->tail_server, srv, w->tail_server_len + 1) == 0;
+	return w->tail_server_len != 0 && mem_eq(w->tail_server, srv, w->tail_server_len + 1);
 }
 
 bool dp_reply_finish_dated(struct dp_req *r)
@@ -290,7 +289,7 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 	*user = usr;
 
 	bool new_host = s->domain[0] && !domain;
-	bool new_user = usr && !tstr_eq(user_part, tstr_cstr(usr->name));
+	bool new_user = usr && !tstr_eq_field(user_part, usr->name, sizeof(usr->name));
 	if (!new_host && !new_user)
 		return n;
 

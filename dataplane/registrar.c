@@ -72,7 +72,7 @@ static bool same_binding(const struct binding_src *sc, const struct sip_contact 
 		       is_reg_id_equal(sc->reg_id, reg_id);
 	}
 	/* A refresh almost always repeats the stored URI byte for byte. */
-	return tstr_eq(sc->uri, c->na.uri) || sip_uri_equal(sc->uri, c->na.uri);
+	return tstr_same(sc->uri, c->na.uri) || sip_uri_equal(sc->uri, c->na.uri);
 }
 
 /* ---------------------------------------------------------------- */
@@ -405,7 +405,7 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 				if (state[j] != SLOT_REMOVED && same_binding(&sc[j], c))
 					break;
 
-			if (j < n && state[j] == SLOT_KEEP && tstr_eq(sc[j].call_id, m->call_id)) {
+			if (j < n && state[j] == SLOT_KEEP && tstr_same(sc[j].call_id, m->call_id)) {
 				if (m->cseq < sc[j].cseq) {
 					dp_count(&w->ctr, DP_CTR_reg_out_of_order);
 					return dp_reply_simple(r, 500, "CSeq Out of Order");

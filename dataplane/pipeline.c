@@ -229,7 +229,6 @@ void dp_put_q(struct wbuf *wb, uint16_t q)
 /* ---------------------------------------------------------------- */
 /* Domains and AORs */
 
-
 bool dp_host_served_other(const struct dp_settings *s, tstr host)
 {
 	union tdm_addr a;

@@ -126,7 +126,7 @@ static const char *server_of(const struct dp_settings *s)
 }
 
 /* dp_reply_finish() once the end of the response is written. */
-static bool reply_done(struct dp_req *r)
+static inline __attribute__((always_inline)) bool reply_done(struct dp_req *r)
 {
 	struct dp_worker *w = r->w;
 
@@ -421,9 +421,20 @@ static bool version_ok(tstr v)
 bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_reply *out)
 {
 	struct sip_msg *m = &w->msg;
-	struct dp_req r = { .w = w, .in = in, .out = out, .m = m };
+	struct dp_req r;
 	bool replied;
 	int rc;
+
+	/* Every field but the reply buffer's (dp_reply_start() sets those)
+	 * and the To tag's, which only needs its first byte cleared. */
+	r.w = w;
+	r.s = NULL;
+	r.in = in;
+	r.out = out;
+	r.m = m;
+	r.code = 0;
+	r.to_tag[0] = '\0';
+	r.wb.overflow = false;
 
 	dp_count(&w->ctr, DP_CTR_rx_datagrams);
 	dp_count_add(&w->ctr, DP_CTR_rx_bytes, in->len);

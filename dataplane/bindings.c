@@ -255,7 +255,7 @@ static int node_match(struct cds_lfht_node *node, const void *key)
 	const tstr *k = key;
 
 	tsan_acquire((void *)(uintptr_t)n);
-	return n->key_len == k->len && memcmp(n->key, k->s, k->len) == 0;
+	return n->key_len == k->len && mem_eq(n->key, k->s, k->len);
 }
 
 static struct aor_node *node_lookup(struct bind_table *t, tstr aor, uint64_t hash)
@@ -285,13 +285,48 @@ static int check_str(tstr s, uint64_t *size)
 	return 0;
 }
 
+/* memcpy() of the short strings of a binding (a URI, a Call-ID, a
+ * User-Agent: mostly 8 to 32 bytes) without the call: two overlapping
+ * loads and stores. */
+static inline void copy_str(char *d, const char *s, size_t n)
+{
+	uint64_t a, b;
+
+	if (n >= 8 && n <= 16) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n > 16 && n <= 32) {
+		char x[16], y[16];
+
+		memcpy(x, s, 16);
+		memcpy(y, s + n - 16, 16);
+		memcpy(d, x, 16);
+		memcpy(d + n - 16, y, 16);
+	} else if (n) {
+		memcpy(d, s, n);
+	}
+}
+
 static char *put_str(struct aor_rec *r, char *p, tstr s, uint32_t *off, uint16_t *len)
 {
 	*off = (uint32_t)(p - (char *)r);
 	*len = (uint16_t)s.len;
-	if (s.len)
-		memcpy(p, s.s, s.len);
+	copy_str(p, s.s, s.len);
 	return p + s.len;
+}
+
+/* Is any string of s longer than a binding stores, or given as a length
+ * without bytes? One test for all five; check_str() says which error. */
+static inline bool strs_suspect(const struct binding_src *s)
+{
+	uint32_t lens = s->uri.len | s->call_id.len | s->instance.len | s->path.len |
+			s->user_agent.len;
+
+	return lens > UINT16_MAX || (s->uri.len && !s->uri.s) ||
+	       (s->call_id.len && !s->call_id.s) || (s->instance.len && !s->instance.s) ||
+	       (s->path.len && !s->path.s) || (s->user_agent.len && !s->user_agent.s);
 }
 
 struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
@@ -312,12 +347,18 @@ struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
 	}
 	size += (uint64_t)n * sizeof(struct binding) + aor.len;
 	for (unsigned i = 0; i < n; i++) {
-		if ((rc = check_str(b[i].uri, &size)) < 0 ||
-		    (rc = check_str(b[i].call_id, &size)) < 0 ||
-		    (rc = check_str(b[i].instance, &size)) < 0 ||
-		    (rc = check_str(b[i].path, &size)) < 0 ||
-		    (rc = check_str(b[i].user_agent, &size)) < 0)
-			goto fail;
+		if (strs_suspect(&b[i])) {
+			/* The first bad string, in record order, names the error. */
+			if ((rc = check_str(b[i].uri, &size)) < 0 ||
+			    (rc = check_str(b[i].call_id, &size)) < 0 ||
+			    (rc = check_str(b[i].instance, &size)) < 0 ||
+			    (rc = check_str(b[i].path, &size)) < 0 ||
+			    (rc = check_str(b[i].user_agent, &size)) < 0)
+				goto fail;
+			continue;
+		}
+		size += (uint64_t)b[i].uri.len + b[i].call_id.len + b[i].instance.len +
+			b[i].path.len + b[i].user_agent.len;
 	}
 	if (size > REC_POOL_MAX_SIZE) {
 		rc = TDM_ETOOMANY;
@@ -335,7 +376,7 @@ struct aor_rec *aor_rec_build(struct rec_pool *pool, tstr aor, uint64_t hash,
 	r->aor_len = (uint16_t)aor.len;
 	r->nbind = (uint16_t)n;
 	p = (char *)&r->b[n];
-	memcpy(p, aor.s, aor.len);
+	copy_str(p, aor.s, aor.len);
 	p += aor.len;
 	for (unsigned i = 0; i < n; i++) {
 		struct binding *d = &r->b[i];
@@ -442,7 +483,7 @@ int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec
 	if (!old && !rec)
 		return -EINVAL;
 	if (old && rec && (old->hash != rec->hash ||
-			   !tstr_eq(aor_rec_key(old), aor_rec_key(rec))))
+			   !tstr_same(aor_rec_key(old), aor_rec_key(rec))))
 		return -EINVAL;
 	if (rec)
 		tsan_release(rec);

@@ -45,6 +45,8 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 	w->date_s = -1;
 	w->nonce_key.ready = false;
 	w->ha2.ready = false;
+	sip_src_text_init(&w->src_text);
+	w->tail_len = 0;
 	w->msg.nhdrs = 0;
 	dp_burst_begin(w);
 }
@@ -113,22 +115,30 @@ void dp_reply_start(struct dp_req *r, unsigned code, const char *reason)
 		r->to_tag[SIP_TO_TAG_LEN] = '\0';
 		tag = r->to_tag;
 	}
-	sip_reply_begin(&r->wb, r->m, code, reason, &r->in->src, tag);
+	sip_reply_begin_src(&r->wb, r->m, code, reason,
+			    sip_src_text_of(&r->w->src_text, &r->in->src), tag);
 }
 
-bool dp_reply_finish(struct dp_req *r)
+/* The server text of s as sip_reply_end() takes it. */
+static const char *server_of(const struct dp_settings *s)
+{
+	return s ? s->server : NULL;
+}
+
+/* dp_reply_finish() once the end of the response is written. */
+static inline __attribute__((always_inline)) bool reply_done(struct dp_req *r)
 {
 	struct dp_worker *w = r->w;
 
-	sip_reply_end(&r->wb, r->s ? r->s->server : NULL);
 	if (r->wb.overflow) {
 		/* Too many bindings or too long a request to echo: say so in a
 		 * response that fits. */
 		dp_count(&w->ctr, DP_CTR_tx_too_big);
 		r->code = 500;
 		wbuf_init(&r->wb, r->out->data, r->out->cap);
-		sip_reply_begin(&r->wb, r->m, 500, "Response Too Large", &r->in->src,
-				r->to_tag[0] ? r->to_tag : NULL);
+		sip_reply_begin_src(&r->wb, r->m, 500, "Response Too Large",
+				    sip_src_text_of(&r->w->src_text, &r->in->src),
+				    r->to_tag[0] ? r->to_tag : NULL);
 		sip_reply_end(&r->wb, NULL);
 		if (r->wb.overflow) {
 			dp_count(&w->ctr, DP_CTR_tx_errors);
@@ -146,6 +156,56 @@ bool dp_reply_finish(struct dp_req *r)
 	default: dp_count(&w->ctr, DP_CTR_resp_6xx); break;
 	}
 	return true;
+}
+
+bool dp_reply_finish(struct dp_req *r)
+{
+	sip_reply_end(&r->wb, server_of(r->s));
+	return reply_done(r);
+}
+
+/* Is the worker's end of a 200 the one for this second and for the
+ * Server text srv ("" for none)? srv is "" or a settings' server array,
+ * so comparing the cached text with its NUL reads inside it. */
+static bool tail_is_current(const struct dp_worker *w, const char *srv)
+{
+	if (w->tail_len == 0 || w->tail_date_s != w->date_s)
+		return false;
+	if (srv[0] == '\0')
+		return w->tail_server_len == 0;
+	return w->tail_server_len != 0 && mem_eq(w->tail_server, srv, w->tail_server_len + 1);
+}
+
+bool dp_reply_finish_dated(struct dp_req *r)
+{
+	struct dp_worker *w = r->w;
+	const char *server = server_of(r->s);
+	const char *srv = server && *server ? server : "";
+
+	if (!tail_is_current(w, srv)) {
+		size_t n = strlen(srv);
+		struct wbuf tw;
+
+		wbuf_init(&tw, w->tail, sizeof(w->tail));
+		WBUF_LIT(&tw, "Date: ");
+		wbuf_put(&tw, w->date, w->date_len);
+		WBUF_LIT(&tw, "\r\n");
+		sip_reply_end(&tw, srv);
+		if (tw.overflow || n >= sizeof(w->tail_server)) {
+			/* Not with the sizes of dp_settings; piecewise then. */
+			w->tail_len = 0;
+			WBUF_LIT(&r->wb, "Date: ");
+			wbuf_put(&r->wb, w->date, w->date_len);
+			WBUF_LIT(&r->wb, "\r\n");
+			return dp_reply_finish(r);
+		}
+		memcpy(w->tail_server, srv, n + 1);
+		w->tail_server_len = (uint32_t)n;
+		w->tail_date_s = w->date_s;
+		w->tail_len = (uint32_t)wbuf_len(&tw);
+	}
+	wbuf_put(&r->wb, w->tail, w->tail_len);
+	return reply_done(r);
 }
 
 bool dp_reply_simple(struct dp_req *r, unsigned code, const char *reason)
@@ -169,20 +229,10 @@ void dp_put_q(struct wbuf *wb, uint16_t q)
 /* ---------------------------------------------------------------- */
 /* Domains and AORs */
 
-/* Is host the domain (kept in lower case) byte for byte? The usual case
- * of dp_host_served(), and the AOR's host needs no rewriting then. */
-static bool is_domain(const struct dp_settings *s, tstr host)
-{
-	return host.len && host.len == strlen(s->domain) &&
-	       memcmp(host.s, s->domain, host.len) == 0;
-}
-
-bool dp_host_served(const struct dp_settings *s, tstr host)
+bool dp_host_served_other(const struct dp_settings *s, tstr host)
 {
 	union tdm_addr a;
 
-	if (s->domain[0] == '\0' || is_domain(s, host))
-		return true;
 	if (tstr_caseeq_lit(host, s->domain))
 		return true;
 	for (unsigned i = 0; i < s->naliases; i++)
@@ -214,16 +264,22 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 		return TDM_EMALFORMED;
 	/* The canonical user part holds no '@' (sip_uri_parse() ends it at
 	 * the first one, and sip_aor_canon() keeps %40 escaped), nor does
-	 * the host: the first '@' is the one between them. */
-	const char *sep = memchr(aor + scheme_len, '@', (size_t)n - scheme_len);
-	if (sep == NULL)
-		return TDM_EMALFORMED;
-	at = (uint32_t)(sep - aor);
+	 * the host: the first '@' is the one between them, and the only
+	 * one. Where the user part was copied as written (the usual case),
+	 * it is right after it. */
+	at = scheme_len + u->user.len;
+	if (at >= (uint32_t)n || aor[at] != '@') {
+		const char *sep = memchr(aor + scheme_len, '@', (size_t)n - scheme_len);
+
+		if (sep == NULL)
+			return TDM_EMALFORMED;
+		at = (uint32_t)(sep - aor);
+	}
 
 	tstr user_part = tstr_make(aor + scheme_len, at - scheme_len);
 	tstr host = tstr_make(aor + at + 1, (uint32_t)n - at - 1);
-	bool domain = is_domain(s, host);
-	if (!domain && !dp_host_served(s, host))
+	bool domain = dp_is_domain(s, host);
+	if (!domain && s->domain[0] && !dp_host_served_other(s, host))
 		return TDM_ENOTFOUND;
 
 	users = rcu_dereference(w->shared->users);
@@ -232,7 +288,7 @@ int dp_aor_resolve(struct dp_worker *w, const struct dp_settings *s,
 	*user = usr;
 
 	bool new_host = s->domain[0] && !domain;
-	bool new_user = usr && !tstr_eq(user_part, tstr_cstr(usr->name));
+	bool new_user = usr && !tstr_eq_field(user_part, usr->name, sizeof(usr->name));
 	if (!new_host && !new_user)
 		return n;
 
@@ -266,7 +322,7 @@ static bool check_require(struct dp_req *r, bool *replied)
 	bool bad = false;
 
 	*replied = false;
-	for (h = sip_header_first(r->m, SIP_HDR_REQUIRE); h; h = sip_header_next(r->m, h)) {
+	for (h = dp_header_first(r->m, SIP_HDR_REQUIRE); h; h = sip_header_next(r->m, h)) {
 		uint32_t pos = 0;
 		tstr tag;
 
@@ -365,9 +421,20 @@ static bool version_ok(tstr v)
 bool dp_process(struct dp_worker *w, const struct dp_datagram *in, struct dp_reply *out)
 {
 	struct sip_msg *m = &w->msg;
-	struct dp_req r = { .w = w, .in = in, .out = out, .m = m };
+	struct dp_req r;
 	bool replied;
 	int rc;
+
+	/* Every field but the reply buffer's (dp_reply_start() sets those)
+	 * and the To tag's, which only needs its first byte cleared. */
+	r.w = w;
+	r.s = NULL;
+	r.in = in;
+	r.out = out;
+	r.m = m;
+	r.code = 0;
+	r.to_tag[0] = '\0';
+	r.wb.overflow = false;
 
 	dp_count(&w->ctr, DP_CTR_rx_datagrams);
 	dp_count_add(&w->ctr, DP_CTR_rx_bytes, in->len);

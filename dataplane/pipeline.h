@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "digest.h"
 #include "sip_parse.h"
+#include "sip_reply.h"
 #include "users.h"
 
 #define DP_MAX_LOCAL 16
@@ -120,6 +121,15 @@ struct dp_worker {
 	uint32_t date_len;               /* strlen(date) */
 	struct nonce_key_cache nonce_key; /* shared->nonce_key's HMAC schedule */
 	struct digest_ha2_cache ha2;     /* the last digest HA2 */
+	struct sip_src_text src_text;    /* the last source, as a Via writes it */
+	/* The end of a 200 to a REGISTER, "Date: ...\r\nServer: ...\r\n
+	 * Content-Length: 0\r\n\r\n", for the second date_s and the Server
+	 * text tail_server (tail_len 0: none yet). */
+	int64_t tail_date_s;
+	uint32_t tail_len;
+	uint32_t tail_server_len;
+	char tail_server[64];
+	char tail[160];
 	struct sip_msg msg;              /* the request being processed */
 	struct binding_src scratch[DP_SCRATCH_BINDINGS];
 	char aor[512];

@@ -25,12 +25,10 @@ bool sip_reply_dest(const struct sip_msg *m, const union tdm_addr *src,
 	uint16_t port;
 
 	*dst = *src;
+	/* With rport, the source port as it is (addr_port(), inline). */
 	if (m->via.rport)
-		port = addr_port(src);
-	else
-		port = m->via.port ? m->via.port : SIP_DEFAULT_PORT;
-	if (port == 0)
-		return false;
+		return (src->sa.sa_family == AF_INET6 ? src->in6.sin6_port : src->in4.sin_port) != 0;
+	port = m->via.port ? m->via.port : SIP_DEFAULT_PORT;
 	addr_set_port(dst, port);
 	return true;
 }
@@ -328,15 +326,13 @@ static void put_via_params(struct wbuf *w, const struct sip_via *v)
 }
 
 static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct sip_header *h,
-			const union tdm_addr *src)
+			const struct sip_src_text *src)
 {
 	const struct sip_via *v = &m->via;
 	const char *line_end = h->line.s + h->line.len;
 	const char *parm_end = v->value.s + v->value.len;
 	const char *sent_end = v->params.len ? v->params.s : parm_end;
 	const char *host_end = v->host.s + v->host.len;
-	char ip[TDM_ADDR_STRLEN];
-	size_t iplen;
 
 	/* "Via: SIP/2.0/UDP host:port" as written, when it is written as we
 	 * would write it: one SP before the host, the port without LWS or
@@ -363,22 +359,25 @@ static void put_top_via(struct wbuf *w, const struct sip_msg *m, const struct si
 
 	/* RFC 3261 §18.2.1: received when sent-by is not the source address;
 	 * RFC 3581 §4: always with rport, and rport gets the source port.
-	 * The address is formatted in place when there is room. */
-	if (wbuf_room(w) >= 10 + TDM_ADDR_STRLEN) {
-		memcpy(w->p, ";received=", 10);
-		iplen = format_ip(src, w->p + 10);
-		if (v->rport || !host_is(v->host, w->p + 10, iplen))
-			w->p += 10 + iplen;
-	} else {
-		iplen = format_ip(src, ip);
-		if (v->rport || !host_is(v->host, ip, iplen)) {
-			WBUF_LIT(w, ";received=");
-			wbuf_put(w, ip, iplen);
+	 * Both texts are ready; with room for the longest, each is one copy
+	 * of a fixed size, cut to its length. */
+	bool received = v->rport || !host_is(v->host, src->received + 10,
+					     (size_t)src->received_len - 10);
+
+	if (wbuf_room(w) >= 64 + 16) {
+		if (received) {
+			memcpy(w->p, src->received, 64);
+			w->p += src->received_len;
 		}
-	}
-	if (v->rport) {
-		WBUF_LIT(w, ";rport=");
-		put_u16(w, addr_port(src));
+		if (v->rport) {
+			memcpy(w->p, src->rport, 16);
+			w->p += src->rport_len;
+		}
+	} else {
+		if (received)
+			put(w, src->received, src->received_len);
+		if (v->rport)
+			put(w, src->rport, src->rport_len);
 	}
 	/* Further via-parms of the same field, verbatim. */
 	put(w, parm_end, (size_t)(line_end - parm_end));
@@ -420,12 +419,180 @@ static tstr status_line(unsigned code)
 #undef STATUS_LINE
 }
 
+/* Is a the same source as b (family, address, port)? Only for the two
+ * families a source has; anything else is never the same. */
+static bool same_src(const union tdm_addr *a, const union tdm_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr &&
+		       a->in4.sin_port == b->in4.sin_port;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+		       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+	return false;
+}
+
+const struct sip_src_text *sip_src_text_set(struct sip_src_text *t, const union tdm_addr *src)
+{
+	struct wbuf w;
+
+	if (same_src(&t->addr, src))
+		return t;
+	_Static_assert(sizeof(t->received) >= 10 + TDM_ADDR_STRLEN, "room for the IP");
+	_Static_assert(sizeof(t->received) >= 64 && sizeof(t->rport) >= 16, "fixed copies");
+	memset(t, 0, sizeof(*t));
+	memcpy(t->received, ";received=", 10);
+	t->received_len = (uint8_t)(10 + format_ip(src, t->received + 10));
+	wbuf_init(&w, t->rport, sizeof(t->rport));
+	WBUF_LIT(&w, ";rport=");
+	put_u16(&w, addr_port(src));
+	t->rport_len = (uint8_t)wbuf_len(&w);
+	t->addr = *src;
+	return t;
+}
+
 void sip_reply_begin(struct wbuf *w, const struct sip_msg *m, unsigned code,
 		     const char *reason, const union tdm_addr *src, const char *to_tag)
+{
+	struct sip_src_text t;
+
+	sip_src_text_init(&t);
+	sip_reply_begin_src(w, m, code, reason, sip_src_text_of(&t, src), to_tag);
+}
+
+/*
+ * Copy n bytes of the request at s to d, in 16-byte pieces when the
+ * request holds the bytes the last piece reads past s + n (they are
+ * written past d + n too, where the next piece goes: the caller has the
+ * room). Returns d + n.
+ */
+static inline __attribute__((always_inline)) char *span(char *d, const char *s, size_t n,
+							 const char *req_end)
+{
+	if (n <= 64 && (size_t)(req_end - s) >= ((n + 15) & ~(size_t)15)) {
+		memcpy(d, s, 16);
+		if (n > 16) {
+			memcpy(d + 16, s + 16, 16);
+			if (n > 32) {
+				memcpy(d + 32, s + 32, 16);
+				if (n > 48)
+					memcpy(d + 48, s + 48, 16);
+			}
+		}
+		return d + n;
+	}
+	memcpy(d, s, n);
+	return d + n;
+}
+
+/* Does the field h end with CRLF in the request? */
+static inline bool ends_crlf(const struct sip_msg *m, const struct sip_header *h)
+{
+	const char *e = h->line.s + h->line.len;
+
+	return m->buf + m->len - e >= 2 && e[0] == '\r' && e[1] == '\n';
+}
+
+/*
+ * The usual response head, when the buffer has room for the request and
+ * what a response adds (status line, received, rport, To tag: under 256
+ * bytes with the slack of the fixed-size copies): one Via written the way
+ * we would write it, with plain parameters; From, To, Call-ID and CSeq
+ * each ended by CRLF. Then no piece needs a bounds check, and the pieces
+ * are copied without calls. Returns false, having written nothing, when
+ * the request is not of that kind: sip_reply_begin_src() goes the general
+ * way, which gives the same bytes.
+ */
+static bool begin_fast(struct wbuf *w, const struct sip_msg *m, tstr sl,
+		       const struct sip_src_text *src, const char *to_tag)
+{
+	const struct sip_header *top = first(m, SIP_HDR_VIA), *from = first(m, SIP_HDR_FROM);
+	const struct sip_header *to = first(m, SIP_HDR_TO), *cid = first(m, SIP_HDR_CALL_ID);
+	const struct sip_header *cseq = first(m, SIP_HDR_CSEQ);
+	const struct sip_via *v = &m->via;
+	const char *req_end = m->buf + m->len;
+	bool tag = to_tag && m->to.tag.len == 0;
+	char *p;
+
+	if (!top || !from || !to || !cid || !cseq || !m->via_ok ||
+	    m->hdr_count[SIP_HDR_VIA] != 1 || wbuf_room(w) < (size_t)m->len + 256 ||
+	    !ends_crlf(m, from) || (!tag && !ends_crlf(m, to)) || !ends_crlf(m, cid) ||
+	    !ends_crlf(m, cseq))
+		return false;
+
+	const char *line_end = top->line.s + top->line.len;
+	const char *parm_end = v->value.s + v->value.len;
+	const char *sent_end = v->params.len ? v->params.s : parm_end;
+	const char *host_end = v->host.s + v->host.len;
+
+	/* put_top_via()'s sent-by as written, and put_via_params()'s
+	 * parameters in one run right after it. */
+	if (!(v->protocol.s == v->value.s && v->host.s == v->protocol.s + v->protocol.len + 1 &&
+	      v->host.s[-1] == ' ' &&
+	      (v->port ? sent_end - host_end == 1 + (ptrdiff_t)ndigits(v->port) &&
+				 host_end[0] == ':' && host_end[1] != '0'
+		       : host_end == sent_end)))
+		return false;
+	if (v->params.len && (!v->plain || v->params.s[0] != ';' ||
+			      v->kept_len == SIP_VIA_KEPT_SCATTERED))
+		return false;
+
+	p = w->p;
+	if (sl.len == 16)
+		memcpy(p, sl.s, 16);   /* "SIP/2.0 200 OK\r\n" */
+	else
+		memcpy(p, sl.s, sl.len);
+	p += sl.len;
+	p = span(p, top->line.s,
+		 (size_t)(sent_end - top->line.s) + (v->params.len ? v->kept_len : 0), req_end);
+	if (v->rport || !host_is(v->host, src->received + 10, (size_t)src->received_len - 10)) {
+		/* An IPv4 source fits in 32. */
+		if (src->received_len <= 32)
+			memcpy(p, src->received, 32);
+		else
+			memcpy(p, src->received, 64);
+		p += src->received_len;
+	}
+	if (v->rport) {
+		memcpy(p, src->rport, 16);
+		p += src->rport_len;
+	}
+	if (parm_end != line_end)
+		p = span(p, parm_end, (size_t)(line_end - parm_end), req_end);
+	memcpy(p, "\r\n", 2);
+	p += 2;
+	p = span(p, from->line.s, from->line.len + 2, req_end);
+	if (tag) {
+		p = span(p, to->line.s, to->line.len, req_end);
+		memcpy(p, ";tag=", 5);
+		memcpy(p + 5, to_tag, SIP_TO_TAG_LEN);
+		memcpy(p + 5 + SIP_TO_TAG_LEN, "\r\n", 2);
+		p += 5 + SIP_TO_TAG_LEN + 2;
+	} else {
+		p = span(p, to->line.s, to->line.len + 2, req_end);
+	}
+	if (cseq->line.s == cid->line.s + cid->line.len + 2) {
+		p = span(p, cid->line.s, cid->line.len + 2 + cseq->line.len + 2, req_end);
+	} else {
+		p = span(p, cid->line.s, cid->line.len + 2, req_end);
+		p = span(p, cseq->line.s, cseq->line.len + 2, req_end);
+	}
+	w->p = p;
+	return true;
+}
+
+void sip_reply_begin_src(struct wbuf *w, const struct sip_msg *m, unsigned code,
+			 const char *reason, const struct sip_src_text *src,
+			 const char *to_tag)
 {
 	const struct sip_header *h, *hc, *top = first(m, SIP_HDR_VIA);
 	tstr sl = reason ? TSTR_NULL : status_line(code);
 
+	if (sl.len && begin_fast(w, m, sl, src, to_tag))
+		return;
 	if (sl.len) {
 		putt(w, sl);
 	} else {

@@ -80,6 +80,10 @@ struct user *users_alloc(void);
 
 uint64_t users_count(struct users *u);
 
+/* The hash the indexes use for key (keyed with the table's random key);
+ * for tests. Any thread. */
+uint64_t users_key_hash(const struct users *u, tstr key);
+
 /* Read side. Visit every user, stop early on a non-zero return. */
 int users_foreach(struct users *u, int (*cb)(const struct user *usr, void *arg),
 		  void *arg);

@@ -924,3 +924,95 @@ Test(registrar, counters_track_table_sizes)
 	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_aors_removed), 1);
 	cr_assert_eq(dp_counter_get(&w->ctr, DP_CTR_reg_unregisters), 1);
 }
+
+/* The end of a 200 (Date, Server, Content-Length) is kept per worker:
+ * it must follow the second and the Server text, and say what writing
+ * them afresh says, with and without a Server. */
+Test(registrar, the_end_of_a_200_follows_the_date_and_the_server_text)
+{
+	static const char *const servers[] = { "tandem-test", "tandem-test", "other/2.0", "",
+					       "tandem-test-with-a-much-longer-name-0123456789" };
+	char want[256];
+
+	for (unsigned i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+		const char *resp;
+
+		strcpy(settings->server, servers[i]);
+		if (i == 2) {
+			/* Another second. */
+			w->date_s++;
+			strcpy(w->date, "Thu, 01 Jan 2099 00:00:00 GMT");
+			w->date_len = (uint32_t)strlen(w->date);
+		}
+		resp = REGISTER("alice", "dated@h", (int)i + 1,
+				"Contact: <sip:alice@192.0.2.10:5062>\n");
+		cr_assert_eq(code_of(resp), 200, "%s", resp);
+		if (servers[i][0])
+			snprintf(want, sizeof(want),
+				 "\r\nDate: %.*s\r\nServer: %s\r\nContent-Length: 0\r\n\r\n",
+				 (int)w->date_len, w->date, servers[i]);
+		else
+			snprintf(want, sizeof(want), "\r\nDate: %.*s\r\nContent-Length: 0\r\n\r\n",
+				 (int)w->date_len, w->date);
+		cr_assert(strlen(resp) > strlen(want) &&
+				  strcmp(resp + strlen(resp) - strlen(want), want) == 0,
+			  "server '%s': %s", servers[i], resp);
+		cr_assert_eq(count_of(resp, "Date: "), 1);
+	}
+}
+
+/* A Contact of a 200 is written in one piece when it is the usual kind
+ * (no instance, no reg-id): the same text as field by field, for every
+ * form of q and expiry, next to one that takes the general way. */
+Test(registrar, contacts_of_a_200_are_written_alike_by_both_paths)
+{
+	static const struct {
+		const char *param;
+		const char *want;
+	} cases[] = {
+		{ "", ">;expires=3600\r\n" },
+		{ ";q=1", ">;expires=3600;q=1.000\r\n" },
+		{ ";q=0", ">;expires=3600;q=0.000\r\n" },
+		{ ";q=0.5", ">;expires=3600;q=0.500\r\n" },
+		{ ";q=0.123", ">;expires=3600;q=0.123\r\n" },
+		{ ";q=0.07;expires=60", ">;expires=60;q=0.070\r\n" },
+		{ ";expires=7200", ">;expires=7200\r\n" },
+		{ ";expires=99999", ">;expires=7200\r\n" },
+		{ ";expires=100", ">;expires=100\r\n" },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char contact[256], want[256];
+		const char *r;
+
+		snprintf(contact, sizeof(contact),
+			 "Contact: <sip:c%u@192.0.2.10:5062>%s, "
+			 "<sip:i%u@192.0.2.10>;+sip.instance=\"<urn:uuid:%u>\";reg-id=1%s\n",
+			 i, cases[i].param, i, i, cases[i].param);
+		r = send_msg("REGISTER sip:example.com SIP/2.0\n"
+			     "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-p%u;rport\n"
+			     "To: <sip:bob@example.com>\n"
+			     "From: <sip:bob@example.com>;tag=f1\n"
+			     "Call-ID: paths-%u@h\n"
+			     "CSeq: 1 REGISTER\n"
+			     "%s"
+			     "Content-Length: 0\n\n", i, i, contact);
+		cr_assert_eq(code_of(r), 200, "%s", r);
+		snprintf(want, sizeof(want), "Contact: <sip:c%u@192.0.2.10:5062%s", i, cases[i].want);
+		cr_assert(strstr(r, want), "%s: want %s in %s", cases[i].param, want, r);
+		snprintf(want, sizeof(want), "Contact: <sip:i%u@192.0.2.10%.*s;+sip.instance=\""
+			 "<urn:uuid:%u>\";reg-id=1\r\n", i,
+			 (int)(strlen(cases[i].want) - 2), cases[i].want, i);
+		cr_assert(strstr(r, want), "%s: want %s in %s", cases[i].param, want, r);
+		/* Unregister both, so the next case starts empty. */
+		r = send_msg("REGISTER sip:example.com SIP/2.0\n"
+			     "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-u%u;rport\n"
+			     "To: <sip:bob@example.com>\n"
+			     "From: <sip:bob@example.com>;tag=f1\n"
+			     "Call-ID: paths-%u@h\n"
+			     "CSeq: 2 REGISTER\n"
+			     "Contact: *\nExpires: 0\n"
+			     "Content-Length: 0\n\n", i, i);
+		cr_assert_eq(code_of(r), 200, "%s", r);
+	}
+}

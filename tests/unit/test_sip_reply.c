@@ -201,3 +201,166 @@ Test(sip_reply, call_id_and_cseq_are_copied_alike_adjacent_or_not)
 		cr_assert_str_eq(p + strlen(";tag=0123456789abcdef\r\n"), want[i], "order %u", i);
 	}
 }
+
+/* The worker's source text (formatted once per source, reused while the
+ * source stays the same) gives the bytes formatting it afresh gives, as
+ * the source changes in address, port and family, for a Via with rport
+ * (received always), without (received only when the host differs), and
+ * the received/rport values are the source's. */
+Test(sip_reply, cached_source_text_writes_what_fresh_formatting_writes)
+{
+	static const char *const srcs[] = {
+		"192.0.2.10:5060", "192.0.2.10:5060", "192.0.2.10:5061", "192.0.2.11:5061",
+		"[::1]:5060", "[::1]:5060", "[2001:db8::1]:5060", "[2001:db8::1]:6000",
+		"192.0.2.10:5060", "255.255.255.255:65535", "0.0.0.0:1", "10.0.0.1:9",
+		"[2001:db8:1:2:3:4:5:6]:65535", "192.0.2.10:5060",
+	};
+	static const char *const vias[] = {
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1;rport",
+		"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1",
+		"SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1",
+		"SIP/2.0/UDP host.example.com;rport;branch=z9hG4bK1",
+	};
+	struct sip_src_text cache;
+
+	sip_src_text_init(&cache);
+	for (unsigned v = 0; v < sizeof(vias) / sizeof(vias[0]); v++) {
+		for (unsigned i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+			char buf[1024], fresh[2048], cached[2048], ip[TDM_ADDR_STRLEN], want[128];
+			union tdm_addr src;
+			struct wbuf w;
+
+			cr_assert_eq(addr_parse(srcs[i], 0, &src), 0, "%s", srcs[i]);
+			cr_assert_eq(parse_with_via(vias[v], buf, sizeof(buf)), 0);
+			head(&msg, &src, fresh, sizeof(fresh));
+
+			wbuf_init(&w, cached, sizeof(cached) - 1);
+			sip_reply_begin_src(&w, &msg, 200, NULL, sip_src_text_of(&cache, &src),
+					    "0123456789abcdef");
+			cr_assert(!w.overflow);
+			*w.p = '\0';
+			cr_expect_str_eq(cached, fresh, "Via %s from %s", vias[v], srcs[i]);
+
+			addr_format_ip(&src, ip, sizeof(ip));
+			snprintf(want, sizeof(want), ";received=%s;rport=%u\r\n", ip,
+				 addr_port(&src));
+			if (msg.via.rport)
+				cr_expect_not_null(strstr(cached, want), "%s: %s", srcs[i], cached);
+			/* Tight buffers take the checked copies: same bytes. */
+			for (size_t cap = strlen(fresh) - 40; cap <= strlen(fresh) + 1; cap++) {
+				char tight[2048];
+
+				wbuf_init(&w, tight, cap);
+				sip_reply_begin_src(&w, &msg, 200, NULL,
+						    sip_src_text_of(&cache, &src), "0123456789abcdef");
+				if (!w.overflow) {
+					*w.p = '\0';
+					cr_expect_str_eq(tight, fresh, "cap %zu", cap);
+				} else {
+					cr_expect(cap < strlen(fresh), "cap %zu overflowed", cap);
+				}
+			}
+		}
+	}
+}
+
+/* The head of the usual request is written in one go when the buffer has
+ * room for the whole request and more (one check, no calls); a buffer
+ * just large enough takes the general way. Both give the same bytes, for
+ * requests that qualify and for every reason one does not: bare LF line
+ * ends, two Vias, a Via not written our way, scattered parameters, To with
+ * a tag, Call-ID and CSeq apart or reversed, compact names, another
+ * via-parm in the top Via, no rport. */
+Test(sip_reply, the_one_check_head_writes_what_the_general_way_writes)
+{
+	static const char *const reqs[] = {
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport\r\n"
+		"Max-Forwards: 70\r\n"
+		"To: \"User 1\" <sip:user1@example.com>\r\n"
+		"From: \"User 1\" <sip:user1@example.com>;tag=1928301774\r\n"
+		"Call-ID: bench-1-0@192.0.2.10\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"REGISTER sip:example.com SIP/2.0\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport\n"
+		"To: <sip:user1@example.com>\n"
+		"From: <sip:user1@example.com>;tag=1\n"
+		"Call-ID: c@h\n"
+		"CSeq: 1 REGISTER\n"
+		"Content-Length: 0\n\n",
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bK2\r\n"
+		"From: <sip:a@example.com>;tag=1\r\n"
+		"To: <sip:a@example.com>\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Call-ID: c@h\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"INVITE sip:a@example.com SIP/2.0\r\n"
+		"v: SIP/2.0/UDP  host.example.com:05060 ;branch=z9hG4bK1 ;rport\r\n"
+		"f: <sip:a@example.com>;tag=1\r\n"
+		"t: <sip:b@example.com>;tag=2\r\n"
+		"i: c@h\r\n"
+		"CSeq: 1 INVITE\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"OPTIONS sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10;rport;branch=z9hG4bK1;received=1.2.3.4;x=y\r\n"
+		"To: <sip:a@example.com>\r\n"
+		"From: <sip:a@example.com>;tag=1\r\n"
+		"Call-ID: a-much-longer-call-id-0123456789abcdef0123456789abcdef@host.example.com\r\n"
+		"Max-Forwards: 70\r\n"
+		"CSeq: 1 OPTIONS\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n"
+		"To: <sip:a@example.com>\r\n"
+		"From: <sip:a@example.com>;tag=1\r\n"
+		"Call-ID: c@h\r\n"
+		"CSeq: 1 REGISTER\r\n"
+		"Content-Length: 0\r\n\r\n",
+		"REGISTER sip:example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.11:5062;branch=z9hG4bK1\r\n"
+		"To: <sip:a@example.com>\r\n"
+		"From: <sip:a@example.com>;tag=1\r\n"
+		"Call-ID: c@h\r\n"
+		"CSeq: 1 REGISTER\r\n\r\n",
+	};
+	static const unsigned codes[] = { 200, 401, 404, 481, 500, 999 };
+	union tdm_addr src;
+
+	cr_assert_eq(addr_parse("192.0.2.10:5060", 0, &src), 0);
+	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		char buf[1024];
+		size_t n = strlen(reqs[i]);
+
+		memcpy(buf, reqs[i], n);
+		if (sip_parse(&msg, buf, (uint32_t)n) != 0) {
+			cr_assert_fail("request %u does not parse: %s", i, msg.error);
+		}
+		for (unsigned c = 0; c < sizeof(codes) / sizeof(codes[0]); c++) {
+			for (int t = 0; t < 2; t++) {
+				const char *tag = t ? "0123456789abcdef" : NULL;
+				char big[4096], tight[4096];
+				struct sip_src_text st;
+				struct wbuf w;
+				size_t len;
+
+				sip_src_text_init(&st);
+				wbuf_init(&w, big, sizeof(big) - 1);
+				sip_reply_begin_src(&w, &msg, codes[c], NULL,
+						    sip_src_text_of(&st, &src), tag);
+				cr_assert(!w.overflow);
+				len = wbuf_len(&w);
+				big[len] = '\0';
+				/* Exactly the room needed: the general way. */
+				wbuf_init(&w, tight, len);
+				sip_reply_begin_src(&w, &msg, codes[c], NULL, &st, tag);
+				cr_assert(!w.overflow, "request %u code %u", i, codes[c]);
+				tight[len] = '\0';
+				cr_expect_str_eq(big, tight, "request %u code %u tag %d", i,
+						 codes[c], t);
+			}
+		}
+	}
+}

@@ -415,3 +415,104 @@ Test(users, tables_built_in_one_go_by_several_writers_never_stall_on_a_resize)
 		users_destroy(b[i].u);
 	}
 }
+
+/* The index compares (tstr_eq_field for names and numbers, mem_eq for
+ * AORs and hosts) read words instead of calling memchr/memcmp: they must
+ * give what the plain comparisons give, for every length, for a
+ * difference at every position, and for keys with a NUL byte. */
+Test(users, word_compares_equal_the_plain_comparisons)
+{
+	char field[USER_NAME_MAX], key[USER_NAME_MAX + 8];
+
+	for (size_t flen = 0; flen < sizeof(field); flen++) {
+		memset(field, 0, sizeof(field));
+		for (size_t i = 0; i < flen; i++)
+			field[i] = (char)('a' + (i * 7 + flen) % 26);
+		for (size_t klen = 0; klen < sizeof(key); klen++) {
+			for (size_t flip = 0; flip <= klen; flip++) {
+				for (int nul = 0; nul < 2; nul++) {
+					memset(key, 'x', sizeof(key));
+					memcpy(key, field, klen < flen ? klen : flen);
+					if (flip < klen)
+						key[flip] = nul ? '\0' : (char)(key[flip] ^ 1);
+					else if (nul)
+						continue;
+					tstr k = tstr_make(key, klen);
+					size_t fl = strnlen(field, sizeof(field));
+					bool want = klen == fl && memcmp(key, field, klen) == 0;
+
+					cr_assert_eq(tstr_eq_field(k, field, sizeof(field)), want,
+						     "field %zu key %zu flip %zu nul %d", flen, klen,
+						     flip, nul);
+					if (klen <= flen)
+						cr_assert_eq(mem_eq(key, field, klen),
+							     memcmp(key, field, klen) == 0,
+							     "mem_eq %zu flip %zu", klen, flip);
+				}
+			}
+		}
+	}
+	/* Longer than the word loop. */
+	char a[100], b[100];
+	memset(a, 'q', sizeof(a));
+	memcpy(b, a, sizeof(b));
+	cr_assert(mem_eq(a, b, sizeof(a)));
+	b[99] = 'r';
+	cr_assert(!mem_eq(a, b, sizeof(a)));
+}
+
+/* The indexes' hash (a keyed multiply-mix, not SipHash: only the operator
+ * fills this table) spreads what user lists look like, sequential numbers
+ * and numbered names of every length, evenly over the buckets; two tables
+ * hash differently; and users of every name length are found. */
+Test(users, hash_spreads_sequential_keys_and_every_length_is_found)
+{
+	enum { N = 1 << 16 };
+	struct users *u = users_create(), *v = users_create();
+	static uint16_t load[N];
+	unsigned max = 0, differ = 0;
+	char key[64];
+
+	cr_assert_not_null(u);
+	cr_assert_not_null(v);
+	for (int kind = 0; kind < 3; kind++) {
+		memset(load, 0, sizeof(load));
+		max = 0;
+		for (unsigned i = 0; i < N; i++) {
+			int n = kind == 0 ? snprintf(key, sizeof(key), "%u", 100000 + i)
+			      : kind == 1 ? snprintf(key, sizeof(key), "user%u", i)
+					  : snprintf(key, sizeof(key), "a-rather-long-user-name-%u@x", i);
+			uint64_t h = users_key_hash(u, tstr_make(key, (size_t)n));
+			unsigned b = (unsigned)(h & (N - 1));
+
+			differ += h != users_key_hash(v, tstr_make(key, (size_t)n));
+			if (++load[b] > max)
+				max = load[b];
+		}
+		/* Random placement gives about 8; a poor mix of sequential keys
+		 * gives hundreds. */
+		cr_assert_leq(max, 14, "kind %d: %u keys in one bucket", kind, max);
+	}
+	cr_assert_geq(differ, 3 * N - 3, "random keys differ between tables");
+
+	for (unsigned len = 1; len < USER_NAME_MAX; len++) {
+		struct user *usr = users_alloc();
+
+		memset(usr->name, 'n', len);
+		usr->name[len - 1] = (char)('A' + len % 26);
+		cr_assert_eq(users_put(u, usr), 0);
+	}
+	for (unsigned len = 1; len < USER_NAME_MAX; len++) {
+		const struct user *f;
+
+		memset(key, 'n', len);
+		key[len - 1] = (char)('A' + len % 26);
+		f = users_find(u, tstr_make(key, len));
+		cr_assert_not_null(f, "length %u", len);
+		cr_assert_eq(strlen(f->name), len);
+		key[len - 1] = '#';
+		cr_assert_null(users_find(u, tstr_make(key, len)), "length %u", len);
+	}
+	users_destroy(u);
+	users_destroy(v);
+}

@@ -258,22 +258,6 @@ static const uint8_t compact_ids[128] = {
 	['x'] = SIP_HDR_SESSION_EXPIRES, ['X'] = SIP_HDR_SESSION_EXPIRES,
 };
 
-static inline uint64_t load8(const char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint32_t load4(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /*
  * n equals lc, a literal of lower-case letters and "-+.", ignoring ASCII
  * case; both are len bytes long. Precondition: n holds only C_PARAM
@@ -289,13 +273,13 @@ static inline bool name_is(const char *n, const char *lc, uint32_t len)
 
 	if (len >= 8) {
 		for (uint32_t i = 0; i + 8 < len; i += 8)
-			if ((load8(n + i) | f8) != load8(lc + i))
+			if ((tstr_load8(n + i) | f8) != tstr_load8(lc + i))
 				return false;
-		return (load8(n + len - 8) | f8) == load8(lc + len - 8);
+		return (tstr_load8(n + len - 8) | f8) == tstr_load8(lc + len - 8);
 	}
 	if (len >= 4)
-		return (load4(n) | f4) == load4(lc) &&
-		       (load4(n + len - 4) | f4) == load4(lc + len - 4);
+		return (tstr_load4(n) | f4) == tstr_load4(lc) &&
+		       (tstr_load4(n + len - 4) | f4) == tstr_load4(lc + len - 4);
 	for (uint32_t i = 0; i < len; i++)
 		if ((n[i] | 0x20) != lc[i])
 			return false;
@@ -794,7 +778,7 @@ static inline bool scheme_ok(tstr u)
 
 	/* Usually "sip:" in any case ('s' 'i' 'p' are the only bytes that
 	 * OR-ing 0x20 maps onto them): the scan below would stop at its ':'. */
-	if (u.len > 4 && (load4(u.s) | 0x00202020u) == load4("sip:"))
+	if (u.len > 4 && (tstr_load4(u.s) | 0x00202020u) == tstr_load4("sip:"))
 		return true;
 	if (u.len == 0 || !is_class(u.s[0], C_ALPHA))
 		return false;
@@ -944,12 +928,12 @@ static inline __attribute__((always_inline)) int nameaddr_fast(tstr v, struct si
 	 * two cases onto it, so one compare recognises the name whatever
 	 * the bytes are. The value is non-empty: one_param() reads the
 	 * byte after the name. */
-	if (v.len - i > 5 && (load4(v.s + i) | 0x20202000u) == load4(";tag") &&
+	if (v.len - i > 5 && (tstr_load4(v.s + i) | 0x20202000u) == tstr_load4(";tag") &&
 	    one_param(v, i, 3, pv)) {
 		na->tag = pv[0].value;
 		return 1;
 	}
-	if (v.len - i > 9 && (load8(v.s + i) | 0x2020202020202000ull) == load8(";expires") &&
+	if (v.len - i > 9 && (tstr_load8(v.s + i) | 0x2020202020202000ull) == tstr_load8(";expires") &&
 	    one_param(v, i, 7, pv))
 		return 1;
 	n = params_split(v, i, pv);
@@ -1068,7 +1052,7 @@ static void parse_request_line(struct sip_msg *m, tstr l)
 	 * One that sip_uri_parse() accepts holds no SP, so the first SP
 	 * after the method is the one before the version: the general code
 	 * below would find the same three elements. */
-	if (l.len - u > 9 && load8(l.s + l.len - 8) == load8(" SIP/2.0")) {
+	if (l.len - u > 9 && tstr_load8(l.s + l.len - 8) == tstr_load8(" SIP/2.0")) {
 		tstr r = tstr_sub(l, u, l.len - 8 - u);
 
 		/* " SIP/2.0" is readable after it. */
@@ -1149,9 +1133,9 @@ malformed:
  */
 static inline uint32_t via_name_end(tstr v, uint32_t i)
 {
-	if (v.len - i > 8 && (load8(v.s + i) | 0x0020202020202000ull) == load8(";branch="))
+	if (v.len - i > 8 && (tstr_load8(v.s + i) | 0x0020202020202000ull) == tstr_load8(";branch="))
 		return i + 7;
-	if (v.len - i >= 6 && (load4(v.s + i + 1) | 0x20202020u) == load4("rpor") &&
+	if (v.len - i >= 6 && (tstr_load4(v.s + i + 1) | 0x20202020u) == tstr_load4("rpor") &&
 	    (v.s[i + 5] | 0x20) == 't' && (v.len - i == 6 || !is_class(v.s[i + 6], C_PARAM)))
 		return i + 6;
 	return span(v, i + 1, C_PARAM);
@@ -1170,7 +1154,7 @@ static bool via_fast(struct sip_msg *m, tstr v)
 	uint32_t i, e, seen = 0, port, params_at, kept_end;
 	bool rewritten_seen = false, kept_first = true;
 
-	if (v.len < 10 || load8(v.s) != load8("SIP/2.0/"))
+	if (v.len < 10 || tstr_load8(v.s) != tstr_load8("SIP/2.0/"))
 		return false;
 	/* Usually a transport of three token characters ("UDP", "TCP",
 	 * "TLS") and a SP, where the scan would stop. */
@@ -1324,9 +1308,9 @@ static void decode_via(struct sip_msg *m, tstr v)
 static inline bool same_short(const char *a, const char *b, uint32_t len)
 {
 	if (len >= 8)
-		return load8(a) == load8(b) && load8(a + len - 8) == load8(b + len - 8);
+		return tstr_load8(a) == tstr_load8(b) && tstr_load8(a + len - 8) == tstr_load8(b + len - 8);
 	if (len >= 4)
-		return load4(a) == load4(b) && load4(a + len - 4) == load4(b + len - 4);
+		return tstr_load4(a) == tstr_load4(b) && tstr_load4(a + len - 4) == tstr_load4(b + len - 4);
 	for (uint32_t i = 0; i < len; i++)
 		if (a[i] != b[i])
 			return false;

@@ -77,22 +77,6 @@ static inline uint64_t mix(uint64_t a, uint64_t b)
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-static inline uint64_t load8(const char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t load4(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /*
  * The hash of a name or number: a keyed multiply-mix (the construction of
  * wyhash) under the table's random key, about a tenth of SipHash's cost
@@ -111,11 +95,11 @@ static uint64_t key_hash(const struct users *u, tstr k)
 
 	if (n <= 16) {
 		if (n >= 8) {
-			a = load8(p);
-			b = load8(p + n - 8);
+			a = tstr_load8(p);
+			b = tstr_load8(p + n - 8);
 		} else if (n >= 4) {
-			a = load4(p);
-			b = load4(p + n - 4);
+			a = tstr_load4(p);
+			b = tstr_load4(p + n - 4);
 		} else if (n > 0) {
 			a = (uint64_t)(uint8_t)p[0] << 16 | (uint64_t)(uint8_t)p[n >> 1] << 8 |
 			    (uint8_t)p[n - 1];
@@ -127,12 +111,12 @@ static uint64_t key_hash(const struct users *u, tstr k)
 		size_t i = n;
 
 		do {
-			seed = mix(load8(p) ^ u->k1, load8(p + 8) ^ seed);
+			seed = mix(tstr_load8(p) ^ u->k1, tstr_load8(p + 8) ^ seed);
 			p += 16;
 			i -= 16;
 		} while (i > 16);
-		a = load8(p + i - 16);
-		b = load8(p + i - 8);
+		a = tstr_load8(p + i - 16);
+		b = tstr_load8(p + i - 8);
 	}
 	return mix(u->k1 ^ n, mix(a ^ u->k1, b ^ seed));
 }

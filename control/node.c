@@ -360,9 +360,10 @@ static void sweep(struct loop *l, void *arg)
 	uint64_t t0 = clock_mono_ns();
 	uint64_t aors = 0, removed;
 
-	/* The walk visits every record (most of a second for a million
-	 * AORs): only when a binding may have expired (bind_sweep_due()).
-	 * Otherwise only the table's size follows the AORs counted. */
+	/* The walk visits every record (on the order of a second for a
+	 * million AORs): only when a binding may have expired
+	 * (bind_sweep_due()). Otherwise only the table's size follows the
+	 * AORs counted. */
 	if (!bind_sweep_due(n->shared.bindings, clock_mono_ms())) {
 		bind_fit(n->shared.bindings, dp_aors_registered(&n->shared));
 		n->sweeps_skipped++;

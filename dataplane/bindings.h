@@ -201,12 +201,12 @@ uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms
  * the walk) and lowers it to the earliest expiry it kept (to 0 when it
  * could not finish a record: out of memory). While it says no, a sweep
  * would find nothing to expire and its walk (every record: milliseconds
- * for 10 000 AORs, most of a second for a million) can be skipped. Any
+ * for 10 000 AORs, on the order of a second for a million) can be skipped. Any
  * thread; one atomic load.
  */
 bool bind_sweep_due(struct bind_table *t, uint64_t now_ms);
 
-/* That lower bound (UINT64_MAX: no binding stored since the last sweep). */
+/* That lower bound (UINT64_MAX: no binding is stored). */
 uint64_t bind_expiry_floor(struct bind_table *t);
 
 /*

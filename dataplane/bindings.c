@@ -464,9 +464,13 @@ static uint64_t rec_first_expiry(const struct aor_rec *r)
 	return m;
 }
 
+/* After a publish: the load is seq_cst (a plain load on x86-64) so that,
+ * with the publish's seq_cst swap before it and the sweep's fence after
+ * its reset, either the walk sees the new record or this load sees the
+ * reset (bind_sweep()). */
 static void floor_lower(struct bind_table *t, uint64_t ms)
 {
-	uint64_t cur = atomic_load_explicit(&t->expiry_floor, memory_order_relaxed);
+	uint64_t cur = atomic_load(&t->expiry_floor);
 
 	while (ms < cur && !atomic_compare_exchange_weak_explicit(&t->expiry_floor, &cur, ms,
 								   memory_order_seq_cst,
@@ -674,6 +678,7 @@ uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms
 	/* Reset before the walk; every record published from now on lowers
 	 * the floor itself, every record published before is in the walk. */
 	atomic_store(&t->expiry_floor, UINT64_MAX);
+	atomic_thread_fence(memory_order_seq_cst);
 	bind_foreach(t, sweep_one, &s);
 	floor_lower(t, s.floor);
 	free(s.scratch);

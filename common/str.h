@@ -38,51 +38,6 @@ static inline bool tstr_empty(tstr a)
 	return a.len == 0;
 }
 
-static inline bool tstr_eq(tstr a, tstr b)
-{
-	return a.len == b.len && (a.len == 0 || memcmp(a.s, b.s, a.len) == 0);
-}
-
-static inline char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
-}
-
-static inline bool tstr_caseeq(tstr a, tstr b)
-{
-	if (a.len != b.len)
-		return false;
-	for (uint32_t i = 0; i < a.len; i++)
-		if (ascii_lower(a.s[i]) != ascii_lower(b.s[i]))
-			return false;
-	return true;
-}
-
-/* Case-insensitive comparison with a NUL-terminated literal. */
-static inline bool tstr_caseeq_lit(tstr a, const char *lit)
-{
-	return tstr_caseeq(a, tstr_cstr(lit));
-}
-
-static inline tstr tstr_sub(tstr a, uint32_t from, uint32_t len)
-{
-	return (tstr){ a.s + from, len };
-}
-
-/* The bytes of a from index `from` to the end. */
-static inline tstr tstr_tail(tstr a, uint32_t from)
-{
-	return from >= a.len ? (tstr){ a.s + a.len, 0 }
-			     : (tstr){ a.s + from, a.len - from };
-}
-
-/* Index of the first c in a, or -1. */
-static inline int32_t tstr_chr(tstr a, char c)
-{
-	const char *p = a.len ? memchr(a.s, c, a.len) : NULL;
-	return p ? (int32_t)(p - a.s) : -1;
-}
-
 /* Unaligned loads for the word-at-a-time compares below. */
 static inline uint64_t tstr_load8(const char *p)
 {
@@ -135,11 +90,49 @@ static inline __attribute__((always_inline)) bool mem_eq(const void *a, const vo
 	return true;
 }
 
-/* tstr_eq() with mem_eq(): for the hot compares of short strings (a
- * contact URI, a Call-ID, an AOR). */
-static inline __attribute__((always_inline)) bool tstr_same(tstr a, tstr b)
+static inline bool tstr_eq(tstr a, tstr b)
 {
 	return a.len == b.len && mem_eq(a.s, b.s, a.len);
+}
+
+static inline char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
+}
+
+static inline bool tstr_caseeq(tstr a, tstr b)
+{
+	if (a.len != b.len)
+		return false;
+	for (uint32_t i = 0; i < a.len; i++)
+		if (ascii_lower(a.s[i]) != ascii_lower(b.s[i]))
+			return false;
+	return true;
+}
+
+/* Case-insensitive comparison with a NUL-terminated literal. */
+static inline bool tstr_caseeq_lit(tstr a, const char *lit)
+{
+	return tstr_caseeq(a, tstr_cstr(lit));
+}
+
+static inline tstr tstr_sub(tstr a, uint32_t from, uint32_t len)
+{
+	return (tstr){ a.s + from, len };
+}
+
+/* The bytes of a from index `from` to the end. */
+static inline tstr tstr_tail(tstr a, uint32_t from)
+{
+	return from >= a.len ? (tstr){ a.s + a.len, 0 }
+			     : (tstr){ a.s + from, a.len - from };
+}
+
+/* Index of the first c in a, or -1. */
+static inline int32_t tstr_chr(tstr a, char c)
+{
+	const char *p = a.len ? memchr(a.s, c, a.len) : NULL;
+	return p ? (int32_t)(p - a.s) : -1;
 }
 
 /*

@@ -487,7 +487,7 @@ int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec
 	if (!old && !rec)
 		return -EINVAL;
 	if (old && rec && (old->hash != rec->hash ||
-			   !tstr_same(aor_rec_key(old), aor_rec_key(rec))))
+			   !tstr_eq(aor_rec_key(old), aor_rec_key(rec))))
 		return -EINVAL;
 	if (rec)
 		tsan_release(rec);

@@ -28,15 +28,6 @@ struct dp_req {
 	char to_tag[SIP_TO_TAG_LEN + 1];
 };
 
-/* sip_header_first() inlined, for the fields every REGISTER looks for
- * (Path, Require, User-Agent), which are mostly absent. */
-static inline const struct sip_header *dp_header_first(const struct sip_msg *m, enum sip_hdr id)
-{
-	int i = m->hdr_first[id];
-
-	return i >= 0 && i < m->nhdrs ? &m->hdrs[i] : NULL;
-}
-
 /* Start a response in r->out: status line and copied fields. */
 void dp_reply_start(struct dp_req *r, unsigned code, const char *reason);
 

@@ -322,7 +322,7 @@ static bool check_require(struct dp_req *r, bool *replied)
 	bool bad = false;
 
 	*replied = false;
-	for (h = dp_header_first(r->m, SIP_HDR_REQUIRE); h; h = sip_header_next(r->m, h)) {
+	for (h = sip_header_first(r->m, SIP_HDR_REQUIRE); h; h = sip_header_next(r->m, h)) {
 		uint32_t pos = 0;
 		tstr tag;
 

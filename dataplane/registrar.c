@@ -72,7 +72,7 @@ static bool same_binding(const struct binding_src *sc, const struct sip_contact 
 		       is_reg_id_equal(sc->reg_id, reg_id);
 	}
 	/* A refresh almost always repeats the stored URI byte for byte. */
-	return tstr_same(sc->uri, c->na.uri) || sip_uri_equal(sc->uri, c->na.uri);
+	return tstr_eq(sc->uri, c->na.uri) || sip_uri_equal(sc->uri, c->na.uri);
 }
 
 /* ---------------------------------------------------------------- */
@@ -320,7 +320,7 @@ static bool reply_ok(struct dp_req *r, const struct binding_src *b, unsigned n)
 /* Path fields joined with ", " (RFC 3261 §7.3.1 allows either form). */
 static bool join_path(struct sip_msg *m, char *buf, size_t cap, tstr *out)
 {
-	const struct sip_header *h = dp_header_first(m, SIP_HDR_PATH);
+	const struct sip_header *h = sip_header_first(m, SIP_HDR_PATH);
 	struct wbuf wb;
 
 	*out = TSTR_NULL;
@@ -352,7 +352,7 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 	struct bind_table *t = w->shared->bindings;
 	struct binding_src *sc = w->scratch;
 	uint8_t state[DP_SCRATCH_BINDINGS];
-	const struct sip_header *ua_hdr = dp_header_first(m, SIP_HDR_USER_AGENT);
+	const struct sip_header *ua_hdr = sip_header_first(m, SIP_HDR_USER_AGENT);
 	tstr ua = ua_hdr ? ua_hdr->value : TSTR_NULL;
 	char pathbuf[REG_PATH_MAX];
 	tstr path;
@@ -405,7 +405,7 @@ static bool apply(struct dp_req *r, tstr aor, uint64_t hash, uint32_t max_contac
 				if (state[j] != SLOT_REMOVED && same_binding(&sc[j], c))
 					break;
 
-			if (j < n && state[j] == SLOT_KEEP && tstr_same(sc[j].call_id, m->call_id)) {
+			if (j < n && state[j] == SLOT_KEEP && tstr_eq(sc[j].call_id, m->call_id)) {
 				if (m->cseq < sc[j].cseq) {
 					dp_count(&w->ctr, DP_CTR_reg_out_of_order);
 					return dp_reply_simple(r, 500, "CSeq Out of Order");
@@ -549,7 +549,7 @@ bool dp_register(struct dp_req *r)
 	}
 
 	/* RFC 3327 §5.3: Path only from a UA that knows it is used. */
-	if (dp_header_first(m, SIP_HDR_PATH) &&
+	if (sip_header_first(m, SIP_HDR_PATH) &&
 	    !sip_has_option_tag(m, SIP_HDR_SUPPORTED, "path") &&
 	    !sip_has_option_tag(m, SIP_HDR_REQUIRE, "path")) {
 		dp_reply_start(r, 421, NULL);

@@ -1810,19 +1810,6 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len)
 /* ------------------------------------------------------------------ */
 /* Header helpers. */
 
-static inline const struct sip_header *header_first(const struct sip_msg *m, enum sip_hdr id)
-{
-	if ((unsigned)id >= SIP_HDR_COUNT || m->hdr_first[id] < 0 ||
-	    m->hdr_first[id] >= m->nhdrs)
-		return NULL;
-	return &m->hdrs[m->hdr_first[id]];
-}
-
-const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id)
-{
-	return header_first(m, id);
-}
-
 const struct sip_header *sip_header_next(const struct sip_msg *m,
 					 const struct sip_header *h)
 {
@@ -1989,7 +1976,7 @@ int sip_parse_contacts(struct sip_msg *m)
 
 	m->contact_star = false;
 	m->ncontacts = 0;
-	for (const struct sip_header *h = header_first(m, SIP_HDR_CONTACT); h;
+	for (const struct sip_header *h = sip_header_first(m, SIP_HDR_CONTACT); h;
 	     h = one_field ? NULL : sip_header_next(m, h)) {
 		uint32_t pos = 0;
 		bool any = false;

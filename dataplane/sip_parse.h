@@ -250,8 +250,18 @@ int sip_parse(struct sip_msg *m, const char *buf, uint32_t len);
  */
 int sip_parse_contacts(struct sip_msg *m);
 
-/* Header helpers. */
-const struct sip_header *sip_header_first(const struct sip_msg *m, enum sip_hdr id);
+/* Header helpers. The first field with that id, or NULL. Inline: the
+ * registrar asks for fields that are mostly absent (Path, Require,
+ * User-Agent) on every REGISTER. */
+static inline const struct sip_header *sip_header_first(const struct sip_msg *m,
+							enum sip_hdr id)
+{
+	if ((unsigned)id >= SIP_HDR_COUNT || m->hdr_first[id] < 0 ||
+	    m->hdr_first[id] >= m->nhdrs)
+		return NULL;
+	return &m->hdrs[m->hdr_first[id]];
+}
+
 /* The next field with the same id after h, or NULL. */
 const struct sip_header *sip_header_next(const struct sip_msg *m, const struct sip_header *h);
 

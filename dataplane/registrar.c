@@ -593,9 +593,12 @@ bool dp_register(struct dp_req *r)
 	const struct aor_rec *cur = bind_lookup(w->shared->bindings, aor, hash);
 
 	if (cur) {
-		__builtin_prefetch(cur);
-		__builtin_prefetch((const char *)cur + 64);
-		__builtin_prefetch((const char *)cur + 128);
+		/* Four lines: a one-binding record with a phone's usual
+		 * Contact, Call-ID and User-Agent is 220 to 300 bytes, and
+		 * apply() compares the Call-ID, near its end. (A prefetch
+		 * past the allocation cannot fault.) */
+		for (int i = 0; i < 4; i++)
+			__builtin_prefetch((const char *)cur + 64 * i);
 	}
 
 	/* Step 6. */

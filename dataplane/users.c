@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -231,9 +232,20 @@ void users_destroy(struct users *u)
 	free(u);
 }
 
+_Static_assert(offsetof(struct user, name) + 48 <= 64 &&
+	       offsetof(struct user, by_number) / 64 ==
+	       (offsetof(struct user, number) + USER_NUMBER_MAX - 1) / 64,
+	       "each index node shares a cache line with its key");
+
 struct user *users_alloc(void)
 {
-	return calloc(1, sizeof(struct user));
+	/* Cache-line aligned, for the layout users.h describes. */
+	size_t size = (sizeof(struct user) + 63) & ~(size_t)63;
+	struct user *usr = aligned_alloc(64, size);
+
+	if (usr)
+		memset(usr, 0, size);
+	return usr;
 }
 
 static struct user *find_name(struct users *u, tstr name, uint64_t h)

@@ -29,13 +29,19 @@
 #define USER_DOMAIN_MAX 128
 #define USER_DISPLAY_MAX 128
 
+/*
+ * Each index node sits next to the key its match function compares, and
+ * users_alloc() aligns the struct to a cache line: a lookup by name loads
+ * one line for the node and the name (of up to 47 bytes), one by number
+ * one line for the node and the number.
+ */
 struct user {
-	struct cds_lfht_node by_name;
-	struct cds_lfht_node by_number;
+	struct cds_lfht_node by_name;     /* offset 0 */
+	char name[USER_NAME_MAX];         /* NUL-terminated, non-empty */
+	struct cds_lfht_node by_number;   /* offset 80: line 64-127 */
+	char number[USER_NUMBER_MAX];     /* may be empty */
 	struct rcu_head rcu;
 	uint64_t revision;
-	char name[USER_NAME_MAX];         /* NUL-terminated, non-empty */
-	char number[USER_NUMBER_MAX];     /* may be empty */
 	char domain[USER_DOMAIN_MAX];     /* may be empty: the node's domain */
 	char display[USER_DISPLAY_MAX];
 	uint8_t ha1_md5[16];              /* MD5(name:realm:password) */

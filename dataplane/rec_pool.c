@@ -116,6 +116,7 @@ struct rec_pool {
 	struct pool_class cls[NCLASSES];
 	struct reserve reserve;
 	struct slab *slabs;          /* owner only */
+	unsigned last_cls;           /* owner only: the latest alloc's class */
 	_Atomic uint64_t st_slabs;
 	_Atomic uint64_t st_slab_bytes;
 	_Atomic uint64_t st_allocs;
@@ -335,6 +336,7 @@ void *rec_pool_alloc(struct rec_pool *p, size_t size)
 	if (size > REC_POOL_MAX_SIZE)
 		return NULL;
 	cls = size_class(size);
+	p->last_cls = cls;
 	c = &p->cls[cls];
 	if (!c->free)
 		drain_returns(p, c);
@@ -355,6 +357,24 @@ void *rec_pool_alloc(struct rec_pool *p, size_t size)
 	h->magic = OBJ_MAGIC_LIVE;
 	stat_add(&p->st_allocs, 1);
 	return h + 1;
+}
+
+void rec_pool_prefetch_next(struct rec_pool *p)
+{
+	const struct pool_class *c = &p->cls[p->last_cls];
+	size_t n = obj_stride(p->last_cls);
+	const char *o;
+
+	/* From the object's header (written by the allocation) to its end,
+	 * four lines at most: the records this is for are smaller. */
+	if (c->free)
+		o = (const char *)obj_hdr(c->free);
+	else if (c->carve_left)
+		o = c->carve;
+	else
+		return;
+	for (size_t off = 0; off < n && off < 256; off += 64)
+		__builtin_prefetch(o + off, 1);
 }
 
 void rec_pool_free(void *obj)

@@ -67,6 +67,16 @@ void *rec_pool_alloc(struct rec_pool *p, size_t size);
  * no-op. A double free (or a pointer that is not a pool object, as far as
  * the hidden header shows) aborts the process: the pool would otherwise hand
  * the same memory out twice. */
+/*
+ * Start loading, for writing, the object that the next rec_pool_alloc()
+ * of the same size class as the latest one will return. A worker
+ * building one record per request calls it early in the request: a
+ * recycled object has usually left the cache during its grace period, and
+ * without this its misses are paid when the finished record is published
+ * (the compare-and-swap waits for every store before it). Owner only.
+ */
+void rec_pool_prefetch_next(struct rec_pool *p);
+
 void rec_pool_free(void *obj);
 
 /* Usable size of obj (its size class), >= the size asked for. */

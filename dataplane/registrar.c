@@ -600,6 +600,8 @@ bool dp_register(struct dp_req *r)
 		for (int i = 0; i < 4; i++)
 			__builtin_prefetch((const char *)cur + 64 * i);
 	}
+	/* And the memory the new record will most likely be built in. */
+	rec_pool_prefetch_next(w->pool);
 
 	/* Step 6. */
 	rc = sip_parse_contacts(m);

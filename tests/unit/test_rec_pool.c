@@ -415,3 +415,41 @@ Test(rec_pool, the_owner_takes_slabs_while_another_thread_refills)
 	cr_assert_geq(3 * (st.slabs - st.owner_mallocs) + 32 * st.owner_mallocs, 3000);
 	rec_pool_destroy(r.p);
 }
+
+/* rec_pool_prefetch_next() is a hint: on a fresh pool, between carved
+ * objects, after frees and for the largest class, it changes neither
+ * which object comes next nor the counts. */
+Test(rec_pool, prefetch_next_changes_no_allocation)
+{
+	struct rec_pool *p = rec_pool_create("t"), *q = rec_pool_create("u");
+	struct rec_pool_stats sp, sq;
+	void *a[8], *b[8];
+
+	rec_pool_prefetch_next(p);   /* nothing allocated yet */
+	for (int i = 0; i < 8; i++) {
+		size_t size = i == 7 ? REC_POOL_MAX_SIZE : 64 + 40 * (size_t)i;
+
+		rec_pool_prefetch_next(p);
+		a[i] = rec_pool_alloc(p, size);
+		b[i] = rec_pool_alloc(q, size);
+		cr_assert_not_null(a[i]);
+		cr_assert_not_null(b[i]);
+	}
+	rec_pool_free(a[2]);
+	rec_pool_free(b[2]);
+	rec_pool_prefetch_next(p);   /* the largest class, nothing free */
+	void *c = rec_pool_alloc(p, 144), *d;
+
+	rec_pool_prefetch_next(p);
+	d = rec_pool_alloc(p, 144);
+	cr_assert_eq(c, a[2], "the freed object comes back first");
+	cr_assert_neq(d, c);
+	cr_assert_eq(rec_pool_alloc(q, 144), b[2]);
+	rec_pool_get_stats(p, &sp);
+	rec_pool_get_stats(q, &sq);
+	cr_assert_eq(sp.allocs, 10);
+	cr_assert_eq(sq.allocs, 9);
+	cr_assert_eq(sp.slabs, sq.slabs, "no slab more than without the hints");
+	rec_pool_destroy(p);
+	rec_pool_destroy(q);
+}

@@ -7,7 +7,9 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -515,4 +517,21 @@ Test(users, hash_spreads_sequential_keys_and_every_length_is_found)
 	}
 	users_destroy(u);
 	users_destroy(v);
+}
+
+/* users_alloc() gives a zeroed, cache-line aligned user, so that a lookup
+ * by name reads the index node and a short name from one line. */
+Test(users, alloc_is_zeroed_and_line_aligned)
+{
+	for (int i = 0; i < 16; i++) {
+		struct user *u = users_alloc();
+
+		cr_assert_not_null(u);
+		cr_assert_eq((uintptr_t)u % 64, 0);
+		cr_assert_eq((uintptr_t)u->name / 64, ((uintptr_t)u->name + 47) / 64);
+		cr_assert_eq(u->name[0], '\0');
+		cr_assert_eq(u->revision, 0);
+		cr_assert_eq(u->max_contacts, 0);
+		free(u);
+	}
 }

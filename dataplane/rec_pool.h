@@ -63,10 +63,6 @@ void rec_pool_destroy(struct rec_pool *p);
  * system is out of memory. The memory is not zeroed. */
 void *rec_pool_alloc(struct rec_pool *p, size_t size);
 
-/* Any thread. obj must come from rec_pool_alloc() of some pool; NULL is a
- * no-op. A double free (or a pointer that is not a pool object, as far as
- * the hidden header shows) aborts the process: the pool would otherwise hand
- * the same memory out twice. */
 /*
  * Start loading, for writing, the object that the next rec_pool_alloc()
  * of the same size class as the latest one will return. A worker
@@ -77,6 +73,10 @@ void *rec_pool_alloc(struct rec_pool *p, size_t size);
  */
 void rec_pool_prefetch_next(struct rec_pool *p);
 
+/* Any thread. obj must come from rec_pool_alloc() of some pool; NULL is a
+ * no-op. A double free (or a pointer that is not a pool object, as far as
+ * the hidden header shows) aborts the process: the pool would otherwise hand
+ * the same memory out twice. */
 void rec_pool_free(void *obj);
 
 /* Usable size of obj (its size class), >= the size asked for. */

@@ -3,11 +3,13 @@
  * The node: start-up, the control loop's duties, the stats commands, and
  * an orderly shutdown. Runs on the control thread (docs/architecture.md).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1057,6 +1059,97 @@ fail:
 	return rc < 0 ? rc : TDM_ECONFIG;
 }
 
+/* "0-3,6" for the CPUs in set (cut short, with "...", past cap). */
+static void cpu_list(const cpu_set_t *set, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		int e = c, k;
+
+		if (!CPU_ISSET(c, set))
+			continue;
+		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+			e++;
+		k = e > c ? snprintf(buf + len, cap - len, "%s%d-%d", len ? "," : "", c, e)
+			  : snprintf(buf + len, cap - len, "%s%d", len ? "," : "", c);
+		if (k < 0 || (size_t)k >= cap - len) {
+			if (cap >= 4)
+				memcpy(buf + cap - 4, "...", 4);
+			return;
+		}
+		len += (size_t)k;
+		c = e;
+	}
+}
+
+/*
+ * The workers' CPUs are theirs alone: every other thread of the process
+ * (this control thread, the job thread, liburcu's call_rcu thread, and
+ * whatever a library started) is moved to the rest of the CPUs the process
+ * may use, and threads this thread starts later inherit that. Without it
+ * the scheduler may run, say, a user import or a batch of frees on a
+ * worker's CPU, and a worker waits a whole time slice (milliseconds) for
+ * it. A thread already confined to worker CPUs (a worker) is left alone.
+ * When the process may use no other CPU (everything pinned to one, as
+ * the benchmarks do), the threads share them as before; that is logged.
+ * Socket back end only: with DPDK the EAL placed every thread already.
+ */
+static void keep_off_worker_cpus(struct node *n)
+{
+	cpu_set_t workers, mine, rest;
+	char list[256];
+	DIR *d;
+	struct dirent *e;
+
+	if (io_worker_cpus(n->io, &workers) <= 0)
+		return;
+	if (sched_getaffinity(0, sizeof(mine), &mine) < 0)
+		return;
+	CPU_ZERO(&rest);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &mine) && !CPU_ISSET(c, &workers))
+			CPU_SET(c, &rest);
+	cpu_list(&workers, list, sizeof(list));
+	if (CPU_COUNT(&rest) == 0) {
+		log_info("node", "no CPU outside the workers' (%s) in this process's CPU set: "
+			 "the control, job and call_rcu threads share them", list);
+		return;
+	}
+	d = opendir("/proc/self/task");
+	if (d == NULL) {
+		log_warn("node", "/proc/self/task: %s; the other threads may run on the "
+			 "workers' CPUs", strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		cpu_set_t m, keep;
+		bool off = true;
+
+		if (tid <= 0 || sched_getaffinity(tid, sizeof(m), &m) < 0)
+			continue;   /* ".", "..", or a thread that just ended */
+		CPU_ZERO(&keep);
+		for (int c = 0; c < CPU_SETSIZE; c++) {
+			if (!CPU_ISSET(c, &m))
+				continue;
+			if (CPU_ISSET(c, &workers))
+				continue;
+			CPU_SET(c, &keep);
+			off = false;
+		}
+		if (off)
+			continue;   /* a worker, or another thread on worker CPUs only */
+		if (!CPU_EQUAL(&keep, &m) && sched_setaffinity(tid, sizeof(keep), &keep) < 0)
+			log_warn("node", "thread %d: cannot keep it off CPUs %s: %s", (int)tid,
+				 list, strerror(errno));
+	}
+	closedir(d);
+	cpu_list(&rest, list, sizeof(list));
+	log_info("node", "the control, job and call_rcu threads run on CPUs %s", list);
+}
+
 int node_run(struct node *n)
 {
 	char err[256], addrs[CFG_MAX_LISTEN * TDM_ADDR_STRLEN] = "";
@@ -1067,6 +1160,7 @@ int node_run(struct node *n)
 		log_err("node", "%s", err);
 		return rc;
 	}
+	keep_off_worker_cpus(n);
 	loop_timer_start(n->loop, &n->sweep_timer, SWEEP_INTERVAL_MS, sweep, n);
 	loop_timer_start(n->loop, &n->reserve_timer, RESERVE_INTERVAL_MS, reserve, n);
 

@@ -112,6 +112,17 @@ void io_destroy(struct io *io)
 	free(io);
 }
 
+int io_worker_cpus(const struct io *io, cpu_set_t *set)
+{
+#if HAVE_DPDK
+	if (io->dpdk) {
+		CPU_ZERO(set);
+		return 0;
+	}
+#endif
+	return io_socket_worker_cpus(io->sock, set);
+}
+
 unsigned io_nworkers(const struct io *io)
 {
 #if HAVE_DPDK

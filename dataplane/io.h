@@ -14,6 +14,7 @@
 #ifndef TANDEM_IO_H
 #define TANDEM_IO_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -79,6 +80,14 @@ void io_stop(struct io *io);
 void io_destroy(struct io *io);
 
 unsigned io_nworkers(const struct io *io);
+
+/*
+ * The CPUs the started workers are pinned to, for the control thread to
+ * keep the process's other threads off them; returns how many (0: none
+ * pinned). With DPDK it returns 0: the EAL has placed every thread
+ * already (the control, job and call_rcu threads on the main lcore).
+ */
+int io_worker_cpus(const struct io *io, cpu_set_t *set);
 
 /* Worker i's context, for the control thread to read counters from. */
 const struct dp_worker *io_worker(const struct io *io, unsigned i);

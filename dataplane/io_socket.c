@@ -69,6 +69,7 @@ struct io_worker {
 	struct io_socket *io;
 	unsigned index;
 	int cpu;                         /* -1: not pinned; -2: the default */
+	int pinned_cpu;                  /* where pin() pinned it, or -1 */
 	int fds[IO_MAX_LISTEN];
 	pthread_t thread;
 	bool started;
@@ -274,8 +275,9 @@ fail:
  * Pin a started worker to its CPU. Called by the control thread (which may
  * log) right after pthread_create(): the worker runs unpinned for the few
  * microseconds in between. Best effort: a CPU that does not exist or lies
- * outside the process's cpuset leaves the worker on any CPU, with a
- * warning naming the worker and the CPU; the node still starts.
+ * outside the process's cpuset leaves the worker unpinned (with the
+ * control thread's CPUs: node.c), with a warning naming the worker and
+ * the CPU; the node still starts.
  */
 static void pin(struct io_worker *iw)
 {
@@ -284,6 +286,7 @@ static void pin(struct io_worker *iw)
 	int cpu = iw->cpu;
 	int rc;
 
+	iw->pinned_cpu = -1;
 	if (cpu == -2)  /* default: leave CPU 0 to the control thread */
 		cpu = ncpu > 1 ? (int)(1 + iw->index % (unsigned)(ncpu - 1)) : 0;
 	if (cpu < 0)
@@ -295,8 +298,10 @@ static void pin(struct io_worker *iw)
 		CPU_SET(cpu, &set);
 		rc = pthread_setaffinity_np(iw->thread, sizeof(set), &set);
 	}
+	if (rc == 0)
+		iw->pinned_cpu = cpu;
 	if (rc != 0) {
-		log_warn("io", "worker %u: cannot pin to CPU %d (%s); it runs on any CPU",
+		log_warn("io", "worker %u: cannot pin to CPU %d (%s); it is left unpinned",
 			 iw->index, cpu, rc == EINVAL ? "no such CPU, or not in this "
 			 "process's CPU set" : strerror(rc));
 	}
@@ -570,6 +575,22 @@ void io_socket_destroy(struct io_socket *io)
 unsigned io_socket_nworkers(const struct io_socket *io)
 {
 	return io->nworkers;
+}
+
+int io_socket_worker_cpus(const struct io_socket *io, cpu_set_t *set)
+{
+	int n = 0;
+
+	CPU_ZERO(set);
+	for (unsigned i = 0; i < io->nworkers; i++) {
+		const struct io_worker *iw = &io->workers[i];
+
+		if (iw->started && iw->pinned_cpu >= 0 && !CPU_ISSET(iw->pinned_cpu, set)) {
+			CPU_SET(iw->pinned_cpu, set);
+			n++;
+		}
+	}
+	return n;
 }
 
 const struct dp_worker *io_socket_worker(const struct io_socket *io, unsigned i)

@@ -16,6 +16,8 @@ int io_socket_start(struct io_socket *io, char *err, size_t errcap);
 void io_socket_stop(struct io_socket *io);
 void io_socket_destroy(struct io_socket *io);
 unsigned io_socket_nworkers(const struct io_socket *io);
+/* The CPUs the started workers are pinned to; returns how many. */
+int io_socket_worker_cpus(const struct io_socket *io, cpu_set_t *set);
 const struct dp_worker *io_socket_worker(const struct io_socket *io, unsigned i);
 
 #endif

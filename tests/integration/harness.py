@@ -72,8 +72,10 @@ class Node:
     """One tandemd process with its own directory."""
 
     def __init__(self, name="node", sip=None, extra=None, users=None, workers=1, start=True,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", affinity=None):
+        """affinity: the CPUs the process may use (all of this one's if None)."""
         self.dir = tempfile.mkdtemp(prefix="tandem-test-")
+        self.affinity = affinity
         self.name = name
         self.host = host
         self.port = free_udp_port(host)
@@ -121,8 +123,11 @@ class Node:
         if getattr(self, "log", None) is not None and not self.log.closed:
             self.log.close()
         self.log = open(self.log_path, "ab")
+        cpus = self.affinity
         self.proc = subprocess.Popen([TANDEMD, "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+                                     if cpus else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

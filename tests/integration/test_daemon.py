@@ -19,6 +19,34 @@ def run_tandemd(*args, timeout=10):
     return subprocess.run([TANDEMD] + list(args), capture_output=True, text=True, timeout=timeout)
 
 
+def cpu_list(text):
+    """The CPUs of a list such as "0-3,6"."""
+    cpus = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def thread_cpus(pid):
+    """Each thread of pid, and the CPUs it may run on."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    out[int(tid)] = cpu_list(line.split(":", 1)[1])
+    return out
+
+
+def thread_names(pid):
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            out[int(tid)] = f.read().strip()
+    return out
+
+
 def write_config(text):
     d = tempfile.mkdtemp(prefix="tandem-cfg-")
     path = os.path.join(d, "tandem.conf")
@@ -123,6 +151,44 @@ class StartUp(unittest.TestCase):
             log = node.read_log()
             self.assertRegex(log, r"warning +\[io\] worker 0: cannot pin to CPU 1023 ")
             self.assertRegex(log, r"warning +\[io\] worker 1: cannot pin to CPU 1023 ")
+            self.assertEqual(node.stop(), 0)
+        finally:
+            node.close()
+
+    def test_threads_other_than_the_workers_keep_off_the_workers_cpus(self):
+        allowed = sorted(os.sched_getaffinity(0))
+        if len(allowed) < 2:
+            self.skipTest("needs two CPUs")
+        wcpu = allowed[-1]
+        node = Node(workers=1, extra={"io.cpus": str(wcpu)})
+        try:
+            threads = thread_cpus(node.proc.pid)
+            on_worker_cpu = [t for t, cpus in threads.items() if wcpu in cpus]
+            self.assertEqual(len(on_worker_cpu), 1, "only the worker may use CPU %d: %s"
+                             % (wcpu, threads))
+            self.assertEqual(threads[on_worker_cpu[0]], {wcpu})
+            self.assertEqual(threads[node.proc.pid], set(allowed) - {wcpu},
+                             "the control thread has every other CPU")
+            for name in ("tandem-rcu", "tandem-jobs"):
+                self.assertIn(name, thread_names(node.proc.pid).values())
+            self.assertRegex(node.read_log(), r"info +\[node\] the control, job and call_rcu "
+                             r"threads run on CPUs ")
+            self.assertEqual(status_of(udp_request(node, OPTIONS)), 200)
+            self.assertEqual(node.stop(), 0)
+        finally:
+            node.close()
+
+    def test_with_no_other_cpu_every_thread_shares_the_workers(self):
+        allowed = sorted(os.sched_getaffinity(0))
+        wcpu = allowed[-1]
+        node = Node(workers=1, extra={"io.cpus": str(wcpu)}, affinity={wcpu})
+        try:
+            threads = thread_cpus(node.proc.pid)
+            self.assertGreaterEqual(len(threads), 4)
+            self.assertTrue(all(c == {wcpu} for c in threads.values()), threads)
+            self.assertRegex(node.read_log(), r"no CPU outside the workers' \(%d\) in this "
+                             r"process's CPU set" % wcpu)
+            self.assertEqual(status_of(udp_request(node, OPTIONS)), 200)
             self.assertEqual(node.stop(), 0)
         finally:
             node.close()

@@ -164,7 +164,7 @@ static void corpus_frames(struct corpus *c)
 		c->frame_len[i] = frame(c->frame[i], c->sip[i], c->sip_len[i]);
 }
 
-static void setup_shared(void)
+static void setup_shared(unsigned aors)
 {
 	strcpy(settings.domain, "example.com");
 	strcpy(settings.realm, "example.com");
@@ -178,6 +178,11 @@ static void setup_shared(void)
 	settings.nalgs = 1;
 	strcpy(settings.server, "tandem-bench");
 	shared.bindings = bind_table_create(&(struct bind_table_params){ 0 });
+	/* tandemd's control thread grows the table to the number of AORs
+	 * registered (bind_reserve() every RESERVE_INTERVAL_MS); there is no
+	 * control thread here, so size it for the AORs to come, as
+	 * bench-register does. */
+	bind_reserve(shared.bindings, aors);
 	shared.users = users_create();
 	shared.settings = &settings;
 	memset(shared.nonce_key.key, 7, sizeof(shared.nonce_key.key));
@@ -458,7 +463,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-dpdk: cannot make the ring port\n");
 		return 1;
 	}
-	setup_shared();
+	setup_shared(aors);
 	pools[0] = rec_pool_create("bench dpdk");
 	pools[1] = rec_pool_create("bench socket");
 	addr_parse("198.51.100.1:5060", 0, &listen);

@@ -1084,6 +1084,13 @@ static void cpu_list(const cpu_set_t *set, char *buf, size_t cap)
 	}
 }
 
+/* out = a without b. */
+static void cpus_minus(cpu_set_t *out, const cpu_set_t *a, const cpu_set_t *b)
+{
+	CPU_XOR(out, a, b);
+	CPU_AND(out, out, a);
+}
+
 /*
  * The workers' CPUs are theirs alone: every other thread of the process
  * (this control thread, the job thread, liburcu's call_rcu thread, and
@@ -1107,10 +1114,7 @@ static void keep_off_worker_cpus(struct node *n)
 		return;
 	if (sched_getaffinity(0, sizeof(mine), &mine) < 0)
 		return;
-	CPU_ZERO(&rest);
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &mine) && !CPU_ISSET(c, &workers))
-			CPU_SET(c, &rest);
+	cpus_minus(&rest, &mine, &workers);
 	cpu_list(&workers, list, sizeof(list));
 	if (CPU_COUNT(&rest) == 0) {
 		log_info("node", "no CPU outside the workers' (%s) in this process's CPU set: "
@@ -1126,20 +1130,11 @@ static void keep_off_worker_cpus(struct node *n)
 	while ((e = readdir(d)) != NULL) {
 		pid_t tid = (pid_t)atoi(e->d_name);
 		cpu_set_t m, keep;
-		bool off = true;
 
 		if (tid <= 0 || sched_getaffinity(tid, sizeof(m), &m) < 0)
 			continue;   /* ".", "..", or a thread that just ended */
-		CPU_ZERO(&keep);
-		for (int c = 0; c < CPU_SETSIZE; c++) {
-			if (!CPU_ISSET(c, &m))
-				continue;
-			if (CPU_ISSET(c, &workers))
-				continue;
-			CPU_SET(c, &keep);
-			off = false;
-		}
-		if (off)
+		cpus_minus(&keep, &m, &workers);
+		if (CPU_COUNT(&keep) == 0)
 			continue;   /* a worker, or another thread on worker CPUs only */
 		if (!CPU_EQUAL(&keep, &m) && sched_setaffinity(tid, sizeof(keep), &keep) < 0)
 			log_warn("node", "thread %d: cannot keep it off CPUs %s: %s", (int)tid,

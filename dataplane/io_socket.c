@@ -298,9 +298,9 @@ static void pin(struct io_worker *iw)
 		CPU_SET(cpu, &set);
 		rc = pthread_setaffinity_np(iw->thread, sizeof(set), &set);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		iw->pinned_cpu = cpu;
-	if (rc != 0) {
+	} else {
 		log_warn("io", "worker %u: cannot pin to CPU %d (%s); it is left unpinned",
 			 iw->index, cpu, rc == EINVAL ? "no such CPU, or not in this "
 			 "process's CPU set" : strerror(rc));
@@ -579,18 +579,14 @@ unsigned io_socket_nworkers(const struct io_socket *io)
 
 int io_socket_worker_cpus(const struct io_socket *io, cpu_set_t *set)
 {
-	int n = 0;
-
 	CPU_ZERO(set);
 	for (unsigned i = 0; i < io->nworkers; i++) {
 		const struct io_worker *iw = &io->workers[i];
 
-		if (iw->started && iw->pinned_cpu >= 0 && !CPU_ISSET(iw->pinned_cpu, set)) {
+		if (iw->started && iw->pinned_cpu >= 0)
 			CPU_SET(iw->pinned_cpu, set);
-			n++;
-		}
 	}
-	return n;
+	return CPU_COUNT(set);
 }
 
 const struct dp_worker *io_socket_worker(const struct io_socket *io, unsigned i)

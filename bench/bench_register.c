@@ -158,6 +158,7 @@ static void setup(unsigned aors, bool with_users)
 	memset(shared.tag_key, 3, sizeof(shared.tag_key));
 	worker = aligned_alloc(64, sizeof(*worker));
 	dp_worker_init(worker, 0, &shared, rec_pool_create("bench"));
+	dp_worker_enter(worker);   /* batches its retired records, as workers do */
 }
 
 /* Run the corpus through the pipeline `passes` times; ns per request. */
@@ -175,6 +176,7 @@ static double run(const struct corpus *c, unsigned passes, bool parse_only)
 			dg.data = c->msg[i];
 			dg.len = c->len[i];
 			if ((i & 31) == 0) {
+				dp_burst_end(worker);
 				dp_burst_begin(worker);
 				rcu_quiescent_state();
 			}

@@ -172,7 +172,7 @@ static inline struct aor_rec *node_rec(struct aor_node *n)
 static void node_unlink(struct bind_table *t, struct aor_node *n)
 {
 	if (cds_lfht_del(t->ht, &n->node) == 0)
-		call_rcu(&n->rcu, node_free_rcu);
+		rec_pool_retire(n, &n->rcu, node_free_rcu);
 }
 
 /* Unlink every entry and retire it with its record. Registered, online
@@ -509,7 +509,7 @@ int bind_publish(struct bind_table *t, const struct aor_rec *old, struct aor_rec
 		floor_lower(t, rec_first_expiry(rec));
 	else
 		node_unlink(t, n);
-	call_rcu(&o->rcu, rec_free_rcu);
+	rec_pool_retire(o, &o->rcu, rec_free_rcu);
 	return 0;
 }
 

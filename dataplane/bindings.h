@@ -6,7 +6,8 @@
  * to the AOR's current record. A record is immutable once published: a
  * change builds a new record (copy-on-write) and swings the entry's pointer
  * from the old record to the new one with one compare-and-swap; the old
- * record is freed with call_rcu after a grace period. Readers therefore see
+ * record is freed after a grace period (rec_pool_retire(): call_rcu, or a
+ * worker's batches of retired records). Readers therefore see
  * either the whole old set of bindings of an AOR or the whole new one.
  *
  * Concurrent writers of the same AOR (two workers, or a worker and the

@@ -477,6 +477,7 @@ static __attribute__((noinline)) void serve_burst(struct iod_worker *w, uint16_t
 		handle(w, w->rx[i]);
 	}
 	flush(w);
+	dp_burst_end(&w->dp);
 }
 
 static int worker_main(void *arg)
@@ -489,6 +490,7 @@ static int worker_main(void *arg)
 	 * thread (io_dpdk_create): call_rcu() then neither creates a thread
 	 * here nor wakes one with a system call. */
 	set_thread_call_rcu_data(io->crdp);
+	dp_worker_enter(&w->dp);
 	while (!atomic_load_explicit(&io->stop, memory_order_relaxed)) {
 		uint16_t n = rte_eth_rx_burst(w->port, w->queue, w->rx, IOD_BURST);
 
@@ -498,6 +500,7 @@ static int worker_main(void *arg)
 			rte_pause();
 		tdm_rcu_quiescent_state();
 	}
+	dp_worker_leave(&w->dp);
 	set_thread_call_rcu_data(NULL);
 	tdm_rcu_unregister_thread();
 	return 0;

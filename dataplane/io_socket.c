@@ -420,6 +420,7 @@ static void answer(struct io_worker *iw, unsigned l, unsigned n)
 		}
 		sent += (unsigned)r;
 	}
+	dp_burst_end(w);
 }
 
 static bool stopping(const struct io_socket *io)
@@ -479,6 +480,7 @@ static void *worker_main(void *arg)
 	unsigned nl = io->nlisten;
 
 	rcu_register_thread();
+	dp_worker_enter(&iw->dp);
 
 	for (unsigned l = 0; l < nl; l++) {
 		pfd[l] = (struct pollfd){ .fd = iw->fds[l], .events = POLLIN };
@@ -506,6 +508,7 @@ static void *worker_main(void *arg)
 			wait_and_service(iw, pfd);
 	}
 
+	dp_worker_leave(&iw->dp);
 	tdm_rcu_unregister_thread();
 	return NULL;
 }

@@ -85,6 +85,19 @@ static uint32_t format_date(int64_t now_s, char *out, size_t cap)
 	return (uint32_t)wbuf_len(&wb);
 }
 
+void dp_worker_enter(struct dp_worker *w)
+{
+	/* Without the batches' memory, records are retired one call_rcu
+	 * each: slower, not wrong. */
+	(void)rec_pool_retire_batching(w->pool);
+}
+
+void dp_worker_leave(struct dp_worker *w)
+{
+	rec_pool_retire_flush(w->pool, UINT64_MAX);
+	(void)rec_pool_retire_batching(NULL);
+}
+
 void dp_burst_begin(struct dp_worker *w)
 {
 	struct timespec ts;

@@ -147,6 +147,21 @@ void dp_worker_init(struct dp_worker *w, unsigned id, struct dp_shared *shared,
 /* Once per burst: refresh the clocks. */
 void dp_burst_begin(struct dp_worker *w);
 
+/* Once per burst, when its replies are sent: take back the retired
+ * records whose grace period is over, and start the grace period of those
+ * retired in the last millisecond or so (rec_pool_retire_flush()). */
+static inline void dp_burst_end(struct dp_worker *w)
+{
+	rec_pool_retire_flush(w->pool, w->now_ms);
+}
+
+/* On the worker's own thread, registered with RCU: from now on the records
+ * it retires go into its pool's batches (rec_pool_retire_batching(); when
+ * their memory cannot be had, one call_rcu per record as elsewhere).
+ * dp_worker_leave() before the thread unregisters. */
+void dp_worker_enter(struct dp_worker *w);
+void dp_worker_leave(struct dp_worker *w);
+
 /*
  * The canonical AOR of a sip:/sips: URI, written to w->aor: the host
  * becomes the domain when it is one of our aliases, and a user part that

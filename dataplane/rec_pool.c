@@ -112,9 +112,33 @@ struct reserve {
 	struct slab *ring[RESERVE_CAP];
 };
 
+/* Retired objects waiting for their grace period (rec_pool.h, "Retiring").
+ * The batches [head, open) are closed, each with its call_rcu pending or
+ * done; batch open is being filled, since the flush at opened_ms. Owner
+ * only, except done, which the batch's call_rcu callback sets (release)
+ * and the owner reads (acquire). */
+struct retire_batch {
+	struct rcu_head rcu;
+	_Atomic uint32_t done;
+	uint32_t n;
+	uint64_t opened_ms;
+	void *obj[REC_POOL_RETIRE_BATCH];
+} __attribute__((aligned(64)));
+
+struct retire_ring {
+	uint32_t head;
+	uint32_t open;
+	uint64_t now_ms;             /* the latest flush's */
+	struct retire_batch b[REC_POOL_RETIRE_RING];
+};
+
+_Static_assert((REC_POOL_RETIRE_RING & (REC_POOL_RETIRE_RING - 1)) == 0, "a power of two");
+
 struct rec_pool {
 	struct pool_class cls[NCLASSES];
 	struct reserve reserve;
+	struct retire_ring *retire;  /* owner only; made by the first
+	                              * rec_pool_retire_batching() */
 	struct slab *slabs;          /* owner only */
 	unsigned last_cls;           /* owner only: the latest alloc's class */
 	_Atomic uint64_t st_slabs;
@@ -122,6 +146,8 @@ struct rec_pool {
 	_Atomic uint64_t st_allocs;
 	_Atomic uint64_t st_frees;
 	_Atomic uint64_t st_owner_mallocs;
+	_Atomic uint64_t st_retire_batches;
+	_Atomic uint64_t st_retire_unbatched;
 	char name[32];
 };
 
@@ -194,6 +220,8 @@ struct rec_pool *rec_pool_create(const char *name)
 	atomic_init(&p->st_allocs, 0);
 	atomic_init(&p->st_frees, 0);
 	atomic_init(&p->st_owner_mallocs, 0);
+	atomic_init(&p->st_retire_batches, 0);
+	atomic_init(&p->st_retire_unbatched, 0);
 	atomic_init(&p->reserve.head, 0);
 	atomic_init(&p->reserve.tail, 0);
 	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
@@ -213,6 +241,7 @@ void rec_pool_destroy(struct rec_pool *p)
 		p->slabs = s->next;
 		free(s);
 	}
+	free(p->retire);
 	free(p);
 }
 
@@ -377,6 +406,22 @@ void rec_pool_prefetch_next(struct rec_pool *p)
 		__builtin_prefetch(o + off, 1);
 }
 
+/* The header of obj, which is being freed, marked free. A double free or
+ * a pointer that is not ours aborts: the pool is corrupt from there on,
+ * and carrying on would hand the same memory to two records. */
+static struct obj_hdr *hdr_to_free(void *obj, const char *who)
+{
+	struct obj_hdr *h = obj_hdr(obj);
+
+	if (h->magic != OBJ_MAGIC_LIVE || h->cls >= NCLASSES) {
+		fprintf(stderr, "%s(%p): %s\n", who, obj,
+			h->magic == OBJ_MAGIC_FREE ? "double free" : "not a pool object");
+		abort();
+	}
+	h->magic = OBJ_MAGIC_FREE;
+	return h;
+}
+
 void rec_pool_free(void *obj)
 {
 	struct obj_hdr *h;
@@ -386,16 +431,7 @@ void rec_pool_free(void *obj)
 
 	if (!obj)
 		return;
-	h = obj_hdr(obj);
-	if (h->magic != OBJ_MAGIC_LIVE || h->cls >= NCLASSES) {
-		/* A double free or a pointer that is not ours: the pool is
-		 * corrupt from here on, and carrying on would hand the same
-		 * memory to two records. */
-		fprintf(stderr, "rec_pool_free(%p): %s\n", obj,
-			h->magic == OBJ_MAGIC_FREE ? "double free" : "not a pool object");
-		abort();
-	}
-	h->magic = OBJ_MAGIC_FREE;
+	h = hdr_to_free(obj, "rec_pool_free");
 	owner = h->owner;
 	c = &owner->cls[h->cls];
 	cds_wfcq_node_init(node);
@@ -404,9 +440,138 @@ void rec_pool_free(void *obj)
 	tsan_release(owner);   /* for rec_pool_destroy() */
 }
 
+/* ------------------------------------------------------------------ */
+/* Retiring in batches */
+
+/* The pool the calling thread batches its retired objects into, if any. */
+static __thread struct rec_pool *thread_retire_pool;
+
+int rec_pool_retire_batching(struct rec_pool *p)
+{
+	if (p && !p->retire) {
+		struct retire_ring *r = aligned_alloc(64, sizeof(*r));
+
+		if (!r) {
+			thread_retire_pool = NULL;
+			return -ENOMEM;
+		}
+		memset(r, 0, sizeof(*r));
+		for (unsigned i = 0; i < REC_POOL_RETIRE_RING; i++)
+			atomic_init(&r->b[i].done, 0);
+		p->retire = r;
+	}
+	thread_retire_pool = p;
+	return 0;
+}
+
+static void batch_done_rcu(struct rcu_head *head)
+{
+	struct retire_batch *b = caa_container_of(head, struct retire_batch, rcu);
+
+	tdm_rcu_after_grace_period();
+	atomic_store_explicit(&b->done, 1, memory_order_release);
+}
+
+/* Start the grace period of the open batch, which holds objects. */
+static void batch_close(struct rec_pool *p)
+{
+	struct retire_ring *r = p->retire;
+	struct retire_batch *b = &r->b[r->open % REC_POOL_RETIRE_RING];
+
+	atomic_store_explicit(&b->done, 0, memory_order_relaxed);
+	call_rcu(&b->rcu, batch_done_rcu);
+	r->open++;
+	stat_add(&p->st_retire_batches, 1);
+}
+
+/* Release the objects of the closed batches whose grace period has
+ * passed, oldest first; returns how many of them were p's own (now on its
+ * free lists). Owner only. */
+static uint64_t batches_reclaim(struct rec_pool *p)
+{
+	struct retire_ring *r = p->retire;
+	uint64_t own = 0;
+
+	if (!r)
+		return 0;
+	while (r->head != r->open) {
+		struct retire_batch *b = &r->b[r->head % REC_POOL_RETIRE_RING];
+
+		if (!atomic_load_explicit(&b->done, memory_order_acquire))
+			break;
+		for (uint32_t i = 0; i < b->n; i++) {
+			struct obj_hdr *h = obj_hdr(b->obj[i]);
+
+			if (h->owner != p) {
+				rec_pool_free(b->obj[i]);
+				continue;
+			}
+			h = hdr_to_free(b->obj[i], "rec_pool_retire");
+			struct pool_class *c = &p->cls[h->cls];
+			struct free_obj *f = b->obj[i];
+
+			f->next = c->free;
+			c->free = f;
+			own++;
+		}
+		b->n = 0;
+		r->head++;
+	}
+	if (own)
+		stat_add(&p->st_frees, own);
+	return own;
+}
+
+void rec_pool_retire(void *obj, struct rcu_head *head, void (*fn)(struct rcu_head *))
+{
+	struct rec_pool *p = thread_retire_pool;
+	struct retire_ring *r;
+	struct retire_batch *b;
+
+	if (!p) {
+		call_rcu(head, fn);
+		return;
+	}
+	r = p->retire;
+	if (r->open - r->head == REC_POOL_RETIRE_RING) {
+		/* Every batch is waiting; those whose wait is over make room. */
+		batches_reclaim(p);
+		if (r->open - r->head == REC_POOL_RETIRE_RING) {
+			stat_add(&p->st_retire_unbatched, 1);
+			call_rcu(head, fn);
+			return;
+		}
+	}
+	b = &r->b[r->open % REC_POOL_RETIRE_RING];
+	if (b->n == 0)
+		b->opened_ms = r->now_ms;
+	b->obj[b->n++] = obj;
+	if (b->n == REC_POOL_RETIRE_BATCH)
+		batch_close(p);
+}
+
+uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms)
+{
+	struct retire_ring *r = p->retire;
+	uint64_t n;
+
+	if (!r)
+		return 0;
+	n = batches_reclaim(p);
+	if (now_ms != UINT64_MAX)
+		r->now_ms = now_ms;
+	if (r->open - r->head < REC_POOL_RETIRE_RING) {
+		const struct retire_batch *b = &r->b[r->open % REC_POOL_RETIRE_RING];
+
+		if (b->n && now_ms - b->opened_ms >= REC_POOL_RETIRE_AGE_MS)
+			batch_close(p);
+	}
+	return n;
+}
+
 uint64_t rec_pool_reclaim(struct rec_pool *p)
 {
-	uint64_t n = 0;
+	uint64_t n = batches_reclaim(p);
 
 	for (unsigned i = 0; i < NCLASSES; i++)
 		n += drain_returns(p, &p->cls[i]);
@@ -425,6 +590,9 @@ void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out)
 	out->allocs = atomic_load_explicit(&p->st_allocs, memory_order_relaxed);
 	out->frees = atomic_load_explicit(&p->st_frees, memory_order_relaxed);
 	out->owner_mallocs = atomic_load_explicit(&p->st_owner_mallocs, memory_order_relaxed);
+	out->retire_batches = atomic_load_explicit(&p->st_retire_batches, memory_order_relaxed);
+	out->retire_unbatched = atomic_load_explicit(&p->st_retire_unbatched,
+						     memory_order_relaxed);
 	/* tail first: head only grows, so it cannot be read below it */
 	uint32_t tail = atomic_load_explicit(&p->reserve.tail, memory_order_acquire);
 

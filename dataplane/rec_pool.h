@@ -50,6 +50,10 @@ struct rec_pool_stats {
 	uint64_t owner_mallocs;   /* slabs the owner had to malloc itself (the
 	                           * reserve was empty) */
 	uint64_t reserve_slabs;   /* spare slabs in the reserve now */
+	uint64_t retire_batches;  /* batches closed (one call_rcu each) */
+	uint64_t retire_unbatched;   /* objects the batching thread retired
+	                              * with their own call_rcu: every batch
+	                              * was waiting */
 };
 
 /* Create a pool; name is for reports ("worker 0", "control"). */
@@ -79,6 +83,60 @@ void rec_pool_prefetch_next(struct rec_pool *p);
  * the same memory out twice. */
 void rec_pool_free(void *obj);
 
+/*
+ * Retiring: freeing an object after an RCU grace period, the way a record
+ * that readers may still hold is freed.
+ *
+ * By default rec_pool_retire() is call_rcu(head, fn), one callback per
+ * object. A thread that retires an object for nearly every request it
+ * serves (a worker: the record each REGISTER replaces) batches instead:
+ * after rec_pool_retire_batching(p) on that thread, what it retires goes
+ * into p's batches, one call_rcu per batch instead of per object, and once
+ * a batch's grace period has passed the thread puts the objects back
+ * itself: its own straight onto p's free lists, other pools' objects
+ * through rec_pool_free(). No per-object callback, no return-queue round
+ * trip for its own records.
+ *
+ * A batch is closed (its grace period starts) when it holds
+ * REC_POOL_RETIRE_BATCH objects, or at a flush when it has been open for
+ * REC_POOL_RETIRE_AGE_MS: so a busy worker starts a few hundred grace
+ * periods a second at most, whatever its rate, and a quiet one holds
+ * nothing back for long. liburcu's call_rcu thread ends them in rounds
+ * about 10 ms apart; REC_POOL_RETIRE_RING batches may wait at once, and
+ * while all of them do, further objects take the call_rcu path (counted:
+ * retire_unbatched).
+ *
+ * The batching thread must be p's owner and must call
+ * rec_pool_retire_flush(p, now) after every burst of work: that closes the
+ * open batch once old enough and takes back the batches whose grace period
+ * is over. Before the thread goes away it calls
+ * rec_pool_retire_flush(p, UINT64_MAX) (closes any open batch) and
+ * rec_pool_retire_batching(NULL); what is still waiting then is freed with
+ * p's slabs by rec_pool_destroy(), after rcu_barrier().
+ */
+#define REC_POOL_RETIRE_BATCH 256u   /* objects per batch at most */
+#define REC_POOL_RETIRE_RING 256u    /* batches waiting at most, per pool */
+#define REC_POOL_RETIRE_AGE_MS 1u    /* a flush closes a batch this old */
+
+/* The calling thread batches what it retires into p (NULL: stop, back to
+ * one call_rcu per object). The first call for p allocates its batches
+ * (about 540 KiB); -ENOMEM when that fails, and the thread then does not
+ * batch. */
+int rec_pool_retire_batching(struct rec_pool *p);
+
+/* Free obj, a pool object (any pool), after a grace period. head is an
+ * rcu_head inside obj and fn the call_rcu callback that frees obj, used
+ * when the calling thread does not batch (or its batches are all
+ * waiting). Registered RCU thread. */
+void rec_pool_retire(void *obj, struct rcu_head *head, void (*fn)(struct rcu_head *));
+
+/* The batching thread of p, after each burst, with a monotonic time in
+ * milliseconds: release the objects of the batches whose grace period has
+ * passed, and close the open batch when it is REC_POOL_RETIRE_AGE_MS old
+ * (UINT64_MAX: whatever its age). Returns how many of the released objects
+ * were p's own (now back on its free lists). */
+uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms);
+
 /* Usable size of obj (its size class), >= the size asked for. */
 size_t rec_pool_obj_size(const void *obj);
 
@@ -92,8 +150,9 @@ void rec_pool_get_stats(const struct rec_pool *p, struct rec_pool_stats *out);
 int rec_pool_refill(struct rec_pool *p);
 
 /* Owner thread only. Take back every object other threads have returned so
- * far (normally done lazily, per class, when a class runs empty); returns
- * how many. For an idle owner that wants exact statistics. */
+ * far (normally done lazily, per class, when a class runs empty) and those
+ * of retired batches whose grace period has passed; returns how many. For
+ * an idle owner that wants exact statistics. */
 uint64_t rec_pool_reclaim(struct rec_pool *p);
 
 /* The pool obj was allocated from (any thread). */

@@ -265,6 +265,33 @@ class StatsSocket(NodeTest):
         self.assertIn("# TYPE tandem_record_pool_reserve_bytes gauge", text)
         self.assertRegex(text, r"\ntandem_record_pool_worker_mallocs_total 0\n")
 
+    def test_the_records_refreshes_replace_are_recycled(self):
+        # Every refresh replaces an AOR's record; the workers retire the old
+        # ones in batches and take them back after a grace period. Once the
+        # first records are built, thousands more refreshes need no new
+        # memory: the pools stay the size they were. 3 800 refreshes are
+        # more records than two 128 KiB slabs hold (at least 80 bytes each),
+        # so a worker that never took its records back would need a slab
+        # more however the kernel spreads the requests over the two.
+        def refresh_all(round_):
+            for i in range(100):
+                reg = ("REGISTER sip:example.com SIP/2.0\r\n"
+                       "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-re-%d-%d;rport\r\n"
+                       "Max-Forwards: 70\r\nTo: <sip:re%d@example.com>\r\n"
+                       "From: <sip:re%d@example.com>;tag=%d\r\nCall-ID: re-%d\r\n"
+                       "CSeq: %d REGISTER\r\nContact: <sip:re%d@127.0.0.1:5999>\r\n"
+                       "Content-Length: 0\r\n\r\n" % (round_, i, i, i, i, i, round_ + 1, i))
+                self.assertEqual(status_of(udp_request(self.node, reg)), 200)
+
+        refresh_all(0)
+        refresh_all(1)
+        before = self.node.stats()["record_pool_bytes"]
+        for round_ in range(2, 40):
+            refresh_all(round_)
+        stats = self.node.stats()
+        self.assertEqual(stats["aors"], 100)
+        self.assertEqual(stats["record_pool_bytes"], before)
+
     def test_unknown_command_is_refused_with_nonzero_exit(self):
         r = self.node.ctl("show nonsense", check=False)
         self.assertEqual(r.returncode, 1)

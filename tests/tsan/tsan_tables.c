@@ -20,8 +20,10 @@
  *     object intact;
  *   - users: readers look users up by name and number while the control
  *     thread replaces and deletes them; every user found is whole.
- * Records freed through call_rcu are recycled by their pools, so the runs
- * exercise the grace-period annotations of common/rcu.h as well.
+ * Records freed through call_rcu, or retired in the writers' batches
+ * (rec_pool_retire_batching(), as tandemd's workers do), are recycled by
+ * their pools, so the runs exercise the grace-period annotations of
+ * common/rcu.h and the batches' hand-back as well.
  *
  * Usage: tsan-tables [NAME-SUBSTRING...]   (no argument: every test)
  */
@@ -151,6 +153,10 @@ static void *cw_writer_main(void *arg)
 	uint32_t rng = 0x9e3779b9u * (w->id + 1);
 
 	rcu_register_thread();
+	/* The writers retire what they replace as workers do: in batches,
+	 * flushed every few updates (a burst), taken back by the writer. */
+	if (rec_pool_retire_batching(w->pool) < 0)
+		atomic_fetch_add(&cw->build_fail, 1);
 	/* "sip:writerN@192.0.2.99": a fixed 22 bytes. */
 	snprintf(w->uri, sizeof(w->uri), "sip:writer%u@192.0.2.99", w->id);
 	for (unsigned i = 0; i < CW_UPDATES; i++) {
@@ -203,8 +209,12 @@ static void *cw_writer_main(void *arg)
 			w->races++;
 			tdm_rcu_quiescent_state();
 		}
+		if (i % 4 == 3)
+			rec_pool_retire_flush(w->pool, clock_mono_ms());
 		tdm_rcu_quiescent_state();
 	}
+	rec_pool_retire_flush(w->pool, UINT64_MAX);
+	rec_pool_retire_batching(NULL);
 	atomic_fetch_sub(&cw->writers_left, 1);
 	tdm_rcu_unregister_thread();
 	return NULL;
@@ -430,8 +440,15 @@ static bool bindings_concurrent_writers_lose_no_update(void)
 	      (unsigned long long)total, (unsigned long long)CW_WRITERS * CW_UPDATES);
 	CHECK(sweeper.sweeps > 0 && expirer.expired_added > 0,
 	      "the sweeper or the expirer never ran");
-	for (unsigned i = 0; i < CW_WRITERS; i++)
+	for (unsigned i = 0; i < CW_WRITERS; i++) {
+		struct rec_pool_stats ps;
+
+		rec_pool_get_stats(w[i].pool, &ps);
+		CHECK(ps.retire_batches > 0 && ps.frees > 0,
+		      "writer %u: %llu batches closed, %llu objects taken back", i,
+		      (unsigned long long)ps.retire_batches, (unsigned long long)ps.frees);
 		races += w[i].races;
+	}
 	printf("  %llu updates, %llu writer races (TDM_ERACE), %llu expirer races, "
 	       "%llu expired bindings, %llu churn records, %llu sweeps, %llu reads\n",
 	       (unsigned long long)total, (unsigned long long)races,

@@ -453,3 +453,234 @@ Test(rec_pool, prefetch_next_changes_no_allocation)
 	rec_pool_destroy(p);
 	rec_pool_destroy(q);
 }
+
+/* ------------------------------------------------------------------ */
+/* Retiring in batches (rec_pool_retire) */
+
+/* An object with an rcu_head, as a record has. */
+struct robj {
+	struct rcu_head rcu;
+	char pad[48];
+};
+
+static atomic_uint per_object_callbacks;
+
+static void robj_free_rcu(struct rcu_head *head)
+{
+	tdm_rcu_after_grace_period();
+	atomic_fetch_add(&per_object_callbacks, 1);
+	rec_pool_free(caa_container_of(head, struct robj, rcu));
+}
+
+static void retire_robj(void *obj)
+{
+	struct robj *o = obj;
+
+	rec_pool_retire(o, &o->rcu, robj_free_rcu);
+}
+
+/* Wait until every grace period started so far is over and its callbacks
+ * have run: offline (QSBR cannot wait for ourselves), rcu_barrier(). */
+static void grace_periods_pass(void)
+{
+	rcu_thread_offline();
+	rcu_barrier();
+	rcu_thread_online();
+}
+
+/* A batching thread's retired objects wait in a batch (one call_rcu per
+ * batch, none per object), come back at the first flush after their grace
+ * period and not before, straight to the owner's free list: the next
+ * allocations are those objects, no slab is carved. */
+Test(rec_pool, a_batching_thread_takes_its_retired_objects_back_after_the_grace_period)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	struct rec_pool_stats st0, st;
+	void *obj[10], *again[10];
+
+	rcu_register_thread();
+	cr_assert_eq(rec_pool_retire_batching(p), 0);
+	atomic_store(&per_object_callbacks, 0);
+	for (int i = 0; i < 10; i++)
+		obj[i] = rec_pool_alloc(p, sizeof(struct robj));
+	for (int i = 0; i < 10; i++)
+		retire_robj(obj[i]);
+	rec_pool_get_stats(p, &st0);
+	cr_assert_eq(st0.retire_batches, 0, "a batch stays open until a flush or full");
+	cr_assert_eq(rec_pool_retire_flush(p, 1000), 0, "nothing has passed a grace period yet");
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 1);
+	cr_assert_eq(st.frees, 0, "the objects wait for their grace period");
+	/* Still online since the flush: the grace period cannot have ended. */
+	cr_assert_eq(rec_pool_retire_flush(p, 1001), 0);
+
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, 1002), 10);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.frees, 10);
+	cr_assert_eq(st.retire_batches, 1);
+	cr_assert_eq(st.retire_unbatched, 0);
+	cr_assert_eq(atomic_load(&per_object_callbacks), 0, "no call_rcu per object");
+	for (int i = 0; i < 10; i++)
+		again[i] = rec_pool_alloc(p, sizeof(struct robj));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.slabs, st0.slabs, "no slab carved for retired objects");
+	qsort(obj, 10, sizeof(void *), cmp_ptr);
+	qsort(again, 10, sizeof(void *), cmp_ptr);
+	cr_assert_arr_eq(obj, again, sizeof(again), "the same objects came back");
+
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
+/* A flush closes the open batch only once it is REC_POOL_RETIRE_AGE_MS
+ * old (counted from the flush before its first object), so that a busy
+ * thread starts few grace periods; UINT64_MAX closes it at any age. */
+Test(rec_pool, a_flush_closes_the_open_batch_once_it_is_old_enough)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	struct rec_pool_stats st;
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	rec_pool_retire_flush(p, 5000);
+	retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_retire_flush(p, 5000);
+	retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 0, "open for less than REC_POOL_RETIRE_AGE_MS");
+	rec_pool_retire_flush(p, 5000 + REC_POOL_RETIRE_AGE_MS);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 1, "both objects in one batch");
+
+	retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_retire_flush(p, UINT64_MAX);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 2, "UINT64_MAX closes a batch of any age");
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, 5000 + REC_POOL_RETIRE_AGE_MS), 3);
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
+/* A batch closes by itself when it is full: its grace period starts
+ * without waiting for a flush. */
+Test(rec_pool, a_full_batch_closes_without_a_flush)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	struct rec_pool_stats st;
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	for (unsigned i = 0; i < REC_POOL_RETIRE_BATCH + 1; i++)
+		retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 1);
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, 0), REC_POOL_RETIRE_BATCH,
+		     "the full batch is back; the other one is still open");
+	rec_pool_retire_flush(p, UINT64_MAX);
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, 0), 1);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 2);
+	cr_assert_eq(st.frees, REC_POOL_RETIRE_BATCH + 1);
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
+/* Another pool's object, retired by a batching thread, goes back to its
+ * own pool (through that pool's return queue), not to the batching one. */
+Test(rec_pool, a_retired_object_of_another_pool_goes_back_to_its_owner)
+{
+	struct rec_pool *p = rec_pool_create("w"), *q = rec_pool_create("other");
+	struct rec_pool_stats sp, sq;
+	void *mine = rec_pool_alloc(p, sizeof(struct robj));
+	void *theirs = rec_pool_alloc(q, sizeof(struct robj));
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	retire_robj(mine);
+	retire_robj(theirs);
+	rec_pool_retire_flush(p, UINT64_MAX);
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, 0), 1, "only the pool's own object is counted");
+	rec_pool_get_stats(p, &sp);
+	cr_assert_eq(sp.frees, 1);
+	cr_assert_eq(rec_pool_reclaim(q), 1, "the other pool takes its object back");
+	rec_pool_get_stats(q, &sq);
+	cr_assert_eq(sq.frees, 1);
+	cr_assert_eq(rec_pool_alloc(q, sizeof(struct robj)), theirs);
+	cr_assert_eq(rec_pool_alloc(p, sizeof(struct robj)), mine);
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+	rec_pool_destroy(q);
+}
+
+/* When every batch is waiting (the thread never passed a quiescent
+ * state, so no grace period can end), what is retired next takes its own
+ * call_rcu, counted; nothing is lost: all of it comes back. */
+Test(rec_pool, with_every_batch_waiting_an_object_takes_its_own_call_rcu)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	struct rec_pool_stats st;
+	const unsigned batched = REC_POOL_RETIRE_RING * REC_POOL_RETIRE_BATCH;
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	atomic_store(&per_object_callbacks, 0);
+	for (unsigned i = 0; i < batched + 3; i++)
+		retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, REC_POOL_RETIRE_RING);
+	cr_assert_eq(st.retire_unbatched, 3);
+	grace_periods_pass();
+	cr_assert_eq(atomic_load(&per_object_callbacks), 3);
+	cr_assert_eq(rec_pool_retire_flush(p, 0), batched);
+	cr_assert_eq(rec_pool_reclaim(p), 3, "the call_rcu ones come through the return queue");
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.frees, batched + 3);
+	cr_assert_eq(st.allocs, batched + 3);
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
+/* A thread that does not batch retires with one call_rcu per object. */
+Test(rec_pool, a_thread_that_does_not_batch_retires_with_call_rcu)
+{
+	struct rec_pool *p = rec_pool_create("control");
+	struct rec_pool_stats st;
+
+	rcu_register_thread();
+	atomic_store(&per_object_callbacks, 0);
+	for (int i = 0; i < 5; i++)
+		retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	grace_periods_pass();
+	cr_assert_eq(atomic_load(&per_object_callbacks), 5);
+	cr_assert_eq(rec_pool_reclaim(p), 5);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, 0);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
+/* Retiring an object twice is a double free, caught when its batch comes
+ * back. */
+Test(rec_pool, retiring_twice_aborts, .signal = SIGABRT)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	void *o = rec_pool_alloc(p, sizeof(struct robj));
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	retire_robj(o);
+	retire_robj(o);
+	rec_pool_retire_flush(p, UINT64_MAX);
+	grace_periods_pass();
+	rec_pool_retire_flush(p, 0);
+}

@@ -213,6 +213,12 @@ static void *cw_writer_main(void *arg)
 			rec_pool_retire_flush(w->pool, clock_mono_ms());
 		tdm_rcu_quiescent_state();
 	}
+	/* Close the last batch and take back every batch, as a worker does
+	 * over its next bursts: here by waiting for the grace periods. */
+	rec_pool_retire_flush(w->pool, UINT64_MAX);
+	tdm_rcu_thread_offline();
+	rcu_barrier();
+	tdm_rcu_thread_online();
 	rec_pool_retire_flush(w->pool, UINT64_MAX);
 	rec_pool_retire_batching(NULL);
 	atomic_fetch_sub(&cw->writers_left, 1);

@@ -101,6 +101,9 @@ struct pool_class {
  * owner) ring of spare slabs. Each index has one writer; the release
  * store of an index publishes the slots it covers. */
 #define RESERVE_CAP 512u
+/* The refiller writes one byte this far apart in a spare slab: no larger
+ * than the smallest page size (4 KiB on x86-64 and most others). */
+#define RESERVE_TOUCH_STRIDE 4096u
 
 _Static_assert(RESERVE_CAP >= REC_POOL_RESERVE_MAX, "the ring holds the reserve");
 _Static_assert((RESERVE_CAP & (RESERVE_CAP - 1)) == 0, "a power of two");
@@ -313,6 +316,11 @@ int rec_pool_refill(struct rec_pool *p)
 
 		if (!s)
 			return -ENOMEM;
+		/* Fault every page in here, so that the owner carving the
+		 * slab later takes no page fault (a worker would stall in the
+		 * kernel for each new page of a fresh mapping). */
+		for (size_t off = 0; off < REC_POOL_RESERVE_SLAB; off += RESERVE_TOUCH_STRIDE)
+			((volatile char *)s)[off] = 0;
 		s->bytes = REC_POOL_RESERVE_SLAB;
 		tsan_release(s);
 		r->ring[head % RESERVE_CAP] = s;

@@ -329,6 +329,7 @@ struct gauges {
 	uint64_t pool_bytes;
 	uint64_t pool_reserve_bytes;
 	uint64_t pool_owner_mallocs;
+	uint64_t pool_retire_unbatched;
 };
 
 static void read_gauges(const struct node *n, const uint64_t c[DP_CTR_COUNT], struct gauges *g)
@@ -345,11 +346,13 @@ static void read_gauges(const struct node *n, const uint64_t c[DP_CTR_COUNT], st
 	g->pool_bytes = 0;
 	g->pool_reserve_bytes = 0;
 	g->pool_owner_mallocs = 0;
+	g->pool_retire_unbatched = 0;
 	for (unsigned i = 0; i < n->npools; i++) {
 		rec_pool_get_stats(n->pools[i], &ps);
 		g->pool_bytes += ps.slab_bytes;
 		g->pool_reserve_bytes += ps.reserve_slabs * REC_POOL_RESERVE_SLAB;
 		g->pool_owner_mallocs += ps.owner_mallocs;
+		g->pool_retire_unbatched += ps.retire_unbatched;
 	}
 }
 
@@ -613,6 +616,7 @@ static void show_stats(void *ctx, int argc, char **argv, struct out *o)
 	out_u64(o, "record_pool_bytes", g.pool_bytes);
 	out_u64(o, "record_pool_reserve_bytes", g.pool_reserve_bytes);
 	out_u64(o, "record_pool_worker_mallocs", g.pool_owner_mallocs);
+	out_u64(o, "record_pool_retire_unbatched", g.pool_retire_unbatched);
 	out_u64(o, "sweeps", n->sweeps);
 	out_u64(o, "sweeps_skipped", n->sweeps_skipped);
 	out_u64(o, "last_sweep_us", n->last_sweep_us);
@@ -659,6 +663,11 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 		"record_pool_worker_mallocs", OUT_PROM_COUNTER,
 		"Slabs a pool's own thread had to malloc (its spare slabs ran out)"
 	};
+	static const struct out_prom m_unbatched = {
+		"record_pool_retire_unbatched", OUT_PROM_COUNTER,
+		"Records a worker retired one by one because all its retire batches "
+		"were waiting for grace periods"
+	};
 	static const struct out_prom m_uptime = { "uptime_seconds", OUT_PROM_GAUGE,
 						  "Seconds since the node started" };
 	static const struct out_prom m_workers = { "workers", OUT_PROM_GAUGE,
@@ -690,6 +699,7 @@ static void show_metrics(void *ctx, int argc, char **argv, struct out *o)
 	out_prom_metric(o, &m_pool, g.pool_bytes);
 	out_prom_metric(o, &m_reserve, g.pool_reserve_bytes);
 	out_prom_metric(o, &m_owner_mallocs, g.pool_owner_mallocs);
+	out_prom_metric(o, &m_unbatched, g.pool_retire_unbatched);
 	out_prom_metric(o, &m_uptime, (clock_mono_ms() - n->started_ms) / 1000);
 	out_prom_metric(o, &m_workers, n->io ? io_nworkers(n->io) : 0);
 

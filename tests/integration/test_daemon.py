@@ -291,6 +291,10 @@ class StatsSocket(NodeTest):
         stats = self.node.stats()
         self.assertEqual(stats["aors"], 100)
         self.assertEqual(stats["record_pool_bytes"], before)
+        # Grace periods kept up: no record had to bypass the batches.
+        self.assertEqual(stats["record_pool_retire_unbatched"], 0)
+        self.assertRegex(self.node.ctl("show metrics"),
+                         r"\ntandem_record_pool_retire_unbatched_total 0\n")
 
     def test_unknown_command_is_refused_with_nonzero_exit(self):
         r = self.node.ctl("show nonsense", check=False)

@@ -120,7 +120,7 @@ void rec_pool_free(void *obj);
 
 /* The calling thread batches what it retires into p (NULL: stop, back to
  * one call_rcu per object). The first call for p allocates its batches
- * (about 540 KiB); -ENOMEM when that fails, and the thread then does not
+ * (about 530 KiB); -ENOMEM when that fails, and the thread then does not
  * batch. */
 int rec_pool_retire_batching(struct rec_pool *p);
 

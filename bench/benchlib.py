@@ -674,13 +674,38 @@ def find_max(lg, server, aors, extra, label, seconds=2.0, curve=False, budget=No
     }
 
 
+# At a configuration's maximum, the load generator rather than the server
+# was the limit when its busiest thread was saturated while the server
+# still had CPU to spare (shares of one CPU, medians over the searches).
+LOADGEN_SATURATED_PCT = 95
+SERVER_SATURATED_PCT = 95
+
+
+def loadgen_bound(s):
+    """True when, at the maximum of summary s (summarize_searches()), the
+    load generator was saturated and the server was not: the maximum is
+    then the load generator's, a lower bound of the server's."""
+    lg, srv = s.get("loadgen_cpu_pct"), s.get("server_cpu_pct")
+    return (lg is not None and srv is not None and lg >= LOADGEN_SATURATED_PCT
+            and srv < SERVER_SATURATED_PCT)
+
+
+def loadgen_bound_note(s, server="the server"):
+    """One sentence saying so, for a summary where loadgen_bound() holds."""
+    return ("The load generator was the limit: at the maximum its busiest thread used "
+            "%.0f %% of a CPU while %s used %.0f %% of one, so the maximum is the load "
+            "generator's (a lower bound of the server's) and the CPU per registration was "
+            "measured with the server partly idle."
+            % (s["loadgen_cpu_pct"], server, s["server_cpu_pct"]))
+
+
 def summarize_searches(results):
     """Medians over the searches of one configuration (find_max results):
     the max, CPU and load at the max, latency at 80 % of the max."""
     maxes = [r["max_rate"] for r in results]
     at_max = [r["at_max"] for r in results if r["at_max"]]
     at80 = [r["at80"] for r in results if r["at80"]]
-    return {
+    s = {
         "max": median(maxes), "max_min": min(maxes), "max_max": max(maxes),
         "n": len(results),
         "cut": sum(1 for r in results if r["cut"]),
@@ -698,6 +723,8 @@ def summarize_searches(results):
         "steal_80": median([s["steal_pct"] for s in at80 if s.get("steal_pct") is not None]),
         "estimate": median([r["estimate"] for r in results]),
     }
+    s["loadgen_bound"] = loadgen_bound(s)
+    return s
 
 
 # ---- output ----------------------------------------------------------------

@@ -45,6 +45,26 @@ class BenchTest(unittest.TestCase):
         return reports
 
 
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import benchlib  # noqa: E402
+
+
+class LoadgenBound(unittest.TestCase):
+    """When the load generator, not the server, limits a maximum, the
+    reports say so (benchlib.loadgen_bound)."""
+
+    def test_a_saturated_load_generator_and_a_server_with_cpu_to_spare(self):
+        s = {"loadgen_cpu_pct": 100, "server_cpu_pct": 86}
+        self.assertTrue(benchlib.loadgen_bound(s))
+        note = benchlib.loadgen_bound_note(s, "tandemd")
+        self.assertIn("100 % of a CPU while tandemd used 86 %", note)
+
+    def test_a_saturated_server_or_an_idle_load_generator_is_not_flagged(self):
+        for lg, srv in ((100, 99), (99, 95), (80, 50), (None, 50), (100, None)):
+            self.assertFalse(benchlib.loadgen_bound({"loadgen_cpu_pct": lg,
+                                                     "server_cpu_pct": srv}), (lg, srv))
+
+
 class BenchRun(BenchTest):
     def test_micro_and_one_socket_scenario_write_their_results(self):
         rc, log = run(["bench/run", "--build", BUILD_DIR, "--only", "micro,socket-1w",
@@ -65,6 +85,9 @@ class BenchRun(BenchTest):
         self.assertGreater(socket["max"], 0, "no step passed: %s" % socket)
         self.assertGreater(socket["cpu_us"], 0)
         self.assertIsNotNone(socket["p99_80"])
+        self.assertIsInstance(socket["loadgen_bound"], bool)
+        if socket["loadgen_bound"]:
+            self.assertIn("The load generator was the limit", md)
         # The hypervisor's steal over the step at 80 %: a share, reported.
         self.assertIsNotNone(socket["steal_80"])
         self.assertTrue(0 <= socket["steal_80"] <= 100, socket["steal_80"])
@@ -117,6 +140,7 @@ class CompareKamailio(BenchTest):
         for key, s in summary.items():
             self.assertGreater(s["max"], 0, "%s: no step passed: %s" % (key, s))
             self.assertGreater(s["cpu_us"], 0, key)
+            self.assertIsInstance(s["loadgen_bound"], bool, key)
         for rep in self.load_runs():
             self.assertGreater(rep["counters"]["responses"], 0)
         with open(self.path("throughput.dat")) as f:

@@ -683,8 +683,9 @@ SERVER_SATURATED_PCT = 95
 
 def loadgen_bound(s):
     """True when, at the maximum of summary s (summarize_searches()), the
-    load generator was saturated and the server was not: the maximum is
-    then the load generator's, a lower bound of the server's."""
+    load generator was (as far as its CPU shows) saturated and the server
+    was not: the maximum may then be the load generator's, a lower bound
+    of the server's."""
     lg, srv = s.get("loadgen_cpu_pct"), s.get("server_cpu_pct")
     return (lg is not None and srv is not None and lg >= LOADGEN_SATURATED_PCT
             and srv < SERVER_SATURATED_PCT)
@@ -692,10 +693,10 @@ def loadgen_bound(s):
 
 def loadgen_bound_note(s, server="the server"):
     """One sentence saying so, for a summary where loadgen_bound() holds."""
-    return ("The load generator was the limit: at the maximum its busiest thread used "
-            "%.0f %% of a CPU while %s used %.0f %% of one, so the maximum is the load "
-            "generator's (a lower bound of the server's) and the CPU per registration was "
-            "measured with the server partly idle."
+    return ("The load generator may have been the limit: at the maximum its busiest thread "
+            "used %.0f %% of a CPU while %s used %.0f %% of one, so the maximum may be the "
+            "load generator's (a lower bound of the server's), and the CPU per registration "
+            "was measured with the server partly idle."
             % (s["loadgen_cpu_pct"], server, s["server_cpu_pct"]))
 
 

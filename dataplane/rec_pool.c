@@ -568,10 +568,16 @@ uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms)
 	n = batches_reclaim(p);
 	if (now_ms != UINT64_MAX)
 		r->now_ms = now_ms;
-	if (r->open - r->head < REC_POOL_RETIRE_RING) {
+	/* By age only while at least half the ring is free: when grace
+	 * periods are held up (a long read-side walk), the batches fill up
+	 * instead, so that the ring holds up to REC_POOL_RETIRE_BATCH times
+	 * as many objects as a slow trickle of single-object batches would
+	 * leave room for. */
+	if (r->open - r->head < REC_POOL_RETIRE_RING / 2 || now_ms == UINT64_MAX) {
 		const struct retire_batch *b = &r->b[r->open % REC_POOL_RETIRE_RING];
 
-		if (b->n && now_ms - b->opened_ms >= REC_POOL_RETIRE_AGE_MS)
+		if (r->open - r->head < REC_POOL_RETIRE_RING && b->n &&
+		    now_ms - b->opened_ms >= REC_POOL_RETIRE_AGE_MS)
 			batch_close(p);
 	}
 	return n;

@@ -99,11 +99,13 @@ void rec_pool_free(void *obj);
  *
  * A batch is closed (its grace period starts) when it holds
  * REC_POOL_RETIRE_BATCH objects, or at a flush when it has been open for
- * REC_POOL_RETIRE_AGE_MS: so a busy worker starts a few hundred grace
- * periods a second at most, whatever its rate, and a quiet one holds
- * nothing back for long. liburcu's call_rcu thread ends them in rounds
- * about 10 ms apart; REC_POOL_RETIRE_RING batches may wait at once, and
- * while all of them do, further objects take the call_rcu path (counted:
+ * REC_POOL_RETIRE_AGE_MS and at most half the ring is waiting: so a busy
+ * worker starts at most about a thousand grace periods a second, whatever
+ * its rate, a quiet one holds nothing back for long, and while grace
+ * periods are held up (a long read-side walk) the batches fill up rather
+ * than the ring. liburcu's call_rcu thread ends them in rounds about 10 ms
+ * apart; REC_POOL_RETIRE_RING batches may wait at once, and while all of
+ * them do, further objects take the call_rcu path (counted:
  * retire_unbatched).
  *
  * The batching thread must be p's owner and must call
@@ -133,7 +135,8 @@ void rec_pool_retire(void *obj, struct rcu_head *head, void (*fn)(struct rcu_hea
 /* The batching thread of p, after each burst, with a monotonic time in
  * milliseconds: release the objects of the batches whose grace period has
  * passed, and close the open batch when it is REC_POOL_RETIRE_AGE_MS old
- * (UINT64_MAX: whatever its age). Returns how many of the released objects
+ * and at most half the ring is waiting (UINT64_MAX: whatever its age, as
+ * long as the ring has room). Returns how many of the released objects
  * were p's own (now back on its free lists). */
 uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms);
 

@@ -596,6 +596,41 @@ Test(rec_pool, a_flush_closes_the_open_batch_once_it_is_old_enough)
 	rec_pool_destroy(p);
 }
 
+/* While half the ring is waiting (grace periods held up, e.g. by a long
+ * read-side walk), a flush no longer closes the open batch by age: it
+ * fills up to REC_POOL_RETIRE_BATCH first, so that a slow trickle of
+ * objects does not use up the ring one object per batch. */
+Test(rec_pool, with_half_the_ring_waiting_batches_close_only_when_full)
+{
+	struct rec_pool *p = rec_pool_create("w");
+	struct rec_pool_stats st;
+	uint64_t t = 1000;
+
+	rcu_register_thread();
+	rec_pool_retire_batching(p);
+	for (unsigned i = 0; i < REC_POOL_RETIRE_RING / 2; i++) {
+		retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+		rec_pool_retire_flush(p, t += REC_POOL_RETIRE_AGE_MS);
+	}
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, REC_POOL_RETIRE_RING / 2, "one object each, by age");
+	retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_retire_flush(p, t += 10 * REC_POOL_RETIRE_AGE_MS);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, REC_POOL_RETIRE_RING / 2, "old, but not closed");
+	for (unsigned i = 1; i < REC_POOL_RETIRE_BATCH; i++)
+		retire_robj(rec_pool_alloc(p, sizeof(struct robj)));
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_batches, REC_POOL_RETIRE_RING / 2 + 1, "closed when full");
+	grace_periods_pass();
+	cr_assert_eq(rec_pool_retire_flush(p, t), REC_POOL_RETIRE_RING / 2 + REC_POOL_RETIRE_BATCH);
+	rec_pool_get_stats(p, &st);
+	cr_assert_eq(st.retire_unbatched, 0);
+	rec_pool_retire_batching(NULL);
+	rcu_unregister_thread();
+	rec_pool_destroy(p);
+}
+
 /* A batch closes by itself when it is full: its grace period starts
  * without waiting for a flush. */
 Test(rec_pool, a_full_batch_closes_without_a_flush)

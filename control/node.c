@@ -74,6 +74,9 @@ struct node {
 	uint64_t started_ms;
 	uint64_t sweeps;             /* walks of the bindings table */
 	uint64_t sweeps_skipped;     /* ticks when no binding could have expired */
+	uint64_t sweeps_deferred;    /* ticks when one could, but the last walk
+	                              * was too recent (bind_sweep_gap_ms()) */
+	uint64_t next_walk_ms;       /* no walk before this */
 	uint64_t last_sweep_us;
 	int exit_code;
 };
@@ -363,15 +366,21 @@ static void sweep(struct loop *l, void *arg)
 {
 	struct node *n = arg;
 	uint64_t t0 = clock_mono_ns();
+	uint64_t now_ms = t0 / 1000000u;
 	uint64_t aors = 0, removed;
+	bool due = bind_sweep_due(n->shared.bindings, now_ms);
 
 	/* The walk visits every record (on the order of a second for a
 	 * million AORs): only when a binding may have expired
-	 * (bind_sweep_due()). Otherwise only the table's size follows the
-	 * AORs counted. */
-	if (!bind_sweep_due(n->shared.bindings, clock_mono_ms())) {
+	 * (bind_sweep_due()), and no sooner after the previous walk than
+	 * bind_sweep_gap_ms() allows. Otherwise only the table's size follows
+	 * the AORs counted. */
+	if (!due || now_ms < n->next_walk_ms) {
 		bind_fit(n->shared.bindings, dp_aors_registered(&n->shared));
-		n->sweeps_skipped++;
+		if (due)
+			n->sweeps_deferred++;
+		else
+			n->sweeps_skipped++;
 		loop_timer_start(l, &n->sweep_timer, SWEEP_INTERVAL_MS, sweep, n);
 		return;
 	}
@@ -380,6 +389,7 @@ static void sweep(struct loop *l, void *arg)
 	dp_count_add(&n->ctl->ctr, DP_CTR_aors_removed, aors);
 	n->sweeps++;
 	n->last_sweep_us = (clock_mono_ns() - t0) / 1000;
+	n->next_walk_ms = clock_mono_ms() + bind_sweep_gap_ms(n->last_sweep_us);
 	if (removed)
 		log_debug("sweep", "%" PRIu64 " bindings expired, %" PRIu64 " AORs removed "
 			  "in %" PRIu64 " us", removed, aors, n->last_sweep_us);
@@ -619,6 +629,7 @@ static void show_stats(void *ctx, int argc, char **argv, struct out *o)
 	out_u64(o, "record_pool_retire_unbatched", g.pool_retire_unbatched);
 	out_u64(o, "sweeps", n->sweeps);
 	out_u64(o, "sweeps_skipped", n->sweeps_skipped);
+	out_u64(o, "sweeps_deferred", n->sweeps_deferred);
 	out_u64(o, "last_sweep_us", n->last_sweep_us);
 	out_obj_begin(o, "counters");
 	for (unsigned i = 0; i < DP_CTR_COUNT; i++)

@@ -211,6 +211,24 @@ bool bind_sweep_due(struct bind_table *t, uint64_t now_ms);
 uint64_t bind_expiry_floor(struct bind_table *t);
 
 /*
+ * How long to wait, after a sweep whose walk took walk_us, before walking
+ * again, so that walks take at most 1/BIND_SWEEP_DUTY of the sweeping
+ * thread. With a million AORs a walk takes the order of a second and some
+ * binding is nearly always due (phones drop off all the time), so walking
+ * whenever bind_sweep_due() says so would keep the thread, and every RCU
+ * grace period, waiting on walks most of the time. Expired bindings are
+ * invisible to look-ups and replaced on the AOR's next change meanwhile;
+ * the walk only reclaims them. For tables of up to some 100 000 AORs (walks
+ * of tens of milliseconds) this is below a second.
+ */
+#define BIND_SWEEP_DUTY 20u
+
+static inline uint64_t bind_sweep_gap_ms(uint64_t walk_us)
+{
+	return walk_us / 1000u * BIND_SWEEP_DUTY;
+}
+
+/*
  * Control thread, between sweeps: grow the table now when `records` (the
  * AORs counted by the workers) has outgrown its buckets, so a burst of new
  * registrations does not lengthen the chains until the next sweep. Only

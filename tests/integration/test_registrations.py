@@ -2,15 +2,18 @@
 # SPDX-License-Identifier: MIT
 """The bindings table end to end, through real workers and the control
 thread: two workers updating the same address-of-record at once lose no
-update (copy-on-write with retry, docs/architecture.md), and a binding
-past its expiry is removed by the control thread's sweep."""
+update (copy-on-write with retry, docs/architecture.md), a binding
+past its expiry is removed by the control thread's sweep, and walks of a
+large table are spaced out."""
 
+import os
 import select
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import NodeTest, status_of, udp_request
+from harness import BUILD_DIR, NodeTest, status_of, udp_request
 
 USERS = "name,password,number\nalice,alicepw,100\n"
 
@@ -212,6 +215,70 @@ class Expiry(NodeTest):
                          "no walk while the only binding has an hour to live")
         self.assertEqual(len(self.node.contacts("bob")), 1)
 
+
+
+def register_expiring(node, user, tag):
+    """Register user with a binding that expires in 1 s."""
+    reply = udp_request(node, (
+        "REGISTER sip:example.com SIP/2.0\n"
+        "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-%s;rport\n"
+        "Max-Forwards: 70\n"
+        "To: <sip:%s@example.com>\nFrom: <sip:%s@example.com>;tag=%s\n"
+        "Call-ID: %s@127.0.0.1\nCSeq: 1 REGISTER\n"
+        "Contact: <sip:%s@127.0.0.1:5097>;expires=1\n"
+        "Content-Length: 0\n\n" % (tag, user, user, tag, tag, user)))
+    assert status_of(reply) == 200, reply
+
+
+class SweepPacing(NodeTest):
+    # A table large enough that one walk takes over 125 ms here (fewer
+    # AORs under ThreadSanitizer, whose walks are that much slower).
+    AORS = int(os.environ.get("TANDEM_TEST_SWEEP_AORS", "400000"))
+    node_args = {"sip": {"min_expires": "1"}}
+
+    def wait_for(self, key, above, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.node.stats()
+            if stats[key] > above:
+                return stats, time.monotonic()
+            time.sleep(0.05)
+        self.fail("%s stayed at %d for %.0f s" % (key, above, timeout))
+
+    def test_a_long_walk_defers_the_next_one(self):
+        # Walks take at most 1/20 of the control thread: after a walk of W
+        # ms, the next comes no sooner than 20 W ms later, however many
+        # bindings fall due meanwhile (bind_sweep_gap_ms()).
+        loadgen = os.path.join(BUILD_DIR, "tandem-loadgen")
+        r = subprocess.run([loadgen, "--domain", "example.com", "-a", str(self.AORS),
+                            "-n", str(self.AORS), "-w", "512", "--expires", "3600",
+                            "-d", "120s", "%s:%d" % (self.node.host, self.node.port)],
+                           capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.node.stats()["aors"], self.AORS)
+
+        before = self.node.stats()
+        register_expiring(self.node, "first", "sp1")
+        first, _ = self.wait_for("sweeps", before["sweeps"], 30)
+        walk_ms = first["last_sweep_us"] / 1000.0
+        gap_s = walk_ms * 20 / 1000.0
+        # The control thread looks once a second from the end of a walk;
+        # the next binding falls due just after the first look, so only a
+        # gap beyond the second look shows.
+        if gap_s < 2.5:
+            self.skipTest("a walk of %d AORs took %.0f ms here: too short for its "
+                          "successor to wait beyond the 1 s ticks" % (self.AORS, walk_ms))
+        # The first walk has just ended: due again 1 s from now, walked no
+        # sooner than the gap after the first.
+        register_expiring(self.node, "second", "sp2")
+        t0 = time.monotonic()
+        second, t1 = self.wait_for("sweeps", first["sweeps"], gap_s + 30)
+        self.assertGreaterEqual(t1 - t0, gap_s - 0.5,
+                                "walked %.1f s after a %.0f ms walk" % (t1 - t0, walk_ms))
+        self.assertGreater(second["sweeps_deferred"], first["sweeps_deferred"],
+                           "ticks with a binding due but no walk are counted")
+        self.assertEqual(second["counters"]["bindings_expired"], 2)
+        self.assertEqual(second["aors"], self.AORS)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

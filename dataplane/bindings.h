@@ -219,7 +219,7 @@ uint64_t bind_expiry_floor(struct bind_table *t);
  * grace period, waiting on walks most of the time. Expired bindings are
  * invisible to look-ups and replaced on the AOR's next change meanwhile;
  * the walk only reclaims them. For tables of up to some 100 000 AORs (walks
- * of tens of milliseconds) this is below a second.
+ * under 50 ms) this is below the control thread's 1 s tick.
  */
 #define BIND_SWEEP_DUTY 20u
 

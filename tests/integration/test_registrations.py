@@ -216,7 +216,6 @@ class Expiry(NodeTest):
         self.assertEqual(len(self.node.contacts("bob")), 1)
 
 
-
 def register_expiring(node, user, tag):
     """Register user with a binding that expires in 1 s."""
     reply = udp_request(node, (

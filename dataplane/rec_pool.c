@@ -508,16 +508,14 @@ static uint64_t batches_reclaim(struct rec_pool *p)
 		if (!atomic_load_explicit(&b->done, memory_order_acquire))
 			break;
 		for (uint32_t i = 0; i < b->n; i++) {
-			struct obj_hdr *h = obj_hdr(b->obj[i]);
+			struct free_obj *f = b->obj[i];
+			struct pool_class *c;
 
-			if (h->owner != p) {
-				rec_pool_free(b->obj[i]);
+			if (obj_hdr(f)->owner != p) {
+				rec_pool_free(f);
 				continue;
 			}
-			h = hdr_to_free(b->obj[i], "rec_pool_retire");
-			struct pool_class *c = &p->cls[h->cls];
-			struct free_obj *f = b->obj[i];
-
+			c = &p->cls[hdr_to_free(f, "rec_pool_retire")->cls];
 			f->next = c->free;
 			c->free = f;
 			own++;
@@ -561,6 +559,8 @@ void rec_pool_retire(void *obj, struct rcu_head *head, void (*fn)(struct rcu_hea
 uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms)
 {
 	struct retire_ring *r = p->retire;
+	const struct retire_batch *b;
+	uint32_t waiting;
 	uint64_t n;
 
 	if (!r)
@@ -568,18 +568,19 @@ uint64_t rec_pool_retire_flush(struct rec_pool *p, uint64_t now_ms)
 	n = batches_reclaim(p);
 	if (now_ms != UINT64_MAX)
 		r->now_ms = now_ms;
+	waiting = r->open - r->head;
+	if (waiting == REC_POOL_RETIRE_RING)
+		return n;   /* no open batch: the next retire tries again */
+	b = &r->b[r->open % REC_POOL_RETIRE_RING];
 	/* By age only while at least half the ring is free: when grace
 	 * periods are held up (a long read-side walk), the batches fill up
 	 * instead, so that the ring holds up to REC_POOL_RETIRE_BATCH times
 	 * as many objects as a slow trickle of single-object batches would
 	 * leave room for. */
-	if (r->open - r->head < REC_POOL_RETIRE_RING / 2 || now_ms == UINT64_MAX) {
-		const struct retire_batch *b = &r->b[r->open % REC_POOL_RETIRE_RING];
-
-		if (r->open - r->head < REC_POOL_RETIRE_RING && b->n &&
-		    now_ms - b->opened_ms >= REC_POOL_RETIRE_AGE_MS)
-			batch_close(p);
-	}
+	if (b->n && (now_ms == UINT64_MAX ||
+		     (waiting < REC_POOL_RETIRE_RING / 2 &&
+		      now_ms - b->opened_ms >= REC_POOL_RETIRE_AGE_MS)))
+		batch_close(p);
 	return n;
 }
 

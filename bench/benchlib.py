@@ -292,7 +292,35 @@ def taskset(cpus):
     return ["taskset", "-c", ",".join(str(c) for c in cpus)]
 
 
-class Tandem(Server):
+class OneProcess(Server):
+    """A server that is one process (its threads included), stopped with
+    SIGTERM."""
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def rss_kib(self):
+        return vmrss_kib(self.proc.pid)
+
+    def terminate(self):
+        """Ask it to stop, without waiting (stop() waits)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+
+class Tandem(OneProcess):
     """tandemd from the build directory, one node, on 127.0.0.1."""
 
     def __init__(self, build, workdir, workers=1, worker_cpus=None, process_cpus=None,
@@ -347,29 +375,6 @@ class Tandem(Server):
     def stats(self):
         out = self.ctl("show stats json")
         return json.loads(out) if out else None
-
-    def pids(self):
-        return [self.proc.pid]
-
-    def rss_kib(self):
-        return vmrss_kib(self.proc.pid)
-
-    def terminate(self):
-        """Ask it to stop, without waiting (stop() waits)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-        self.proc = None
 
 
 class Kamailio(Server):
@@ -452,6 +457,37 @@ class Kamailio(Server):
                 pass
             self.log.close()
         self.proc = None
+
+
+class SocketFloor(OneProcess):
+    """bench-socket-floor: answers every request 200 OK with tandemd's socket
+    I/O and no SIP work (bench/socket_floor.c). Its CPU per registration is
+    what the kernel alone costs a server on UDP sockets here. One process,
+    one thread: it stands for one worker."""
+
+    def __init__(self, build, workdir, process_cpus=None, label=None):
+        self.dir = tempfile.mkdtemp(prefix="floor-", dir=workdir)
+        self.port = free_udp_port()
+        self.workers = 1
+        self.name = label or "socket floor"
+        self.log_path = os.path.join(self.dir, "floor.log")
+        self.cmd = taskset(process_cpus) + [
+            os.path.join(build, "bench", "bench-socket-floor"),
+            "--listen", "127.0.0.1:%d" % self.port]
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("bench-socket-floor exited with %d:\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            if sip_options_ok("127.0.0.1", self.port):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("bench-socket-floor did not answer OPTIONS in %ds:\n%s"
+                           % (timeout, self.log_tail()))
 
 
 def write_kamailio_users(db_dir, n, user="user%d", password="pw%d"):

@@ -10,6 +10,8 @@ commands work, not how fast tandem is. About 25 s in all."""
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,60 @@ class LoadgenBound(unittest.TestCase):
         for lg, srv in ((100, 99), (99, 95), (80, 50), (None, 50), (100, None)):
             self.assertFalse(benchlib.loadgen_bound({"loadgen_cpu_pct": lg,
                                                      "server_cpu_pct": srv}), (lg, srv))
+
+
+class SocketFloor(unittest.TestCase):
+    """bench-socket-floor answers what a client matches a response by and
+    nothing it should not: the floor's figures are only meaningful if the
+    load generator counts its answers as registrations."""
+
+    REGISTER = ("REGISTER sip:example.com SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-floor-1;rport\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\n"
+                "To: <sip:alice@example.com>\r\nCall-ID: floor-1@127.0.0.1\r\n"
+                "CSeq: 7 REGISTER\r\nContact: <sip:alice@127.0.0.1:5062>\r\n"
+                "Content-Length: 0\r\n\r\n")
+
+    def setUp(self):
+        self.server = benchlib.SocketFloor(BUILD_DIR, tempfile.gettempdir()).start(10)
+        self.addCleanup(self.server.stop)
+        self.addCleanup(shutil.rmtree, self.server.dir, True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(self.sock.close)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.3)
+
+    def send(self, text):
+        self.sock.sendto(text.encode(), ("127.0.0.1", self.server.port))
+
+    def reply(self):
+        try:
+            return self.sock.recvfrom(65535)[0].decode()
+        except socket.timeout:
+            return None
+
+    def test_a_request_gets_200_with_its_own_header_fields(self):
+        req = self.REGISTER % self.sock.getsockname()[1]
+        self.send(req)
+        rep = self.reply()
+        self.assertIsNotNone(rep, "no answer to a REGISTER")
+        self.assertEqual(rep, "SIP/2.0 200 OK\r\n" + req.split("\r\n", 1)[1])
+
+    def test_ack_responses_and_junk_get_no_answer_and_junk_is_counted(self):
+        port = self.sock.getsockname()[1]
+        self.send(self.REGISTER.replace("REGISTER sip", "ACK sip", 1) % port)
+        self.send("SIP/2.0 200 OK\r\nCSeq: 1 OPTIONS\r\n\r\n")
+        self.send("\r\n\r\n")                                  # a keep-alive
+        self.send("REGISTER sip:example.com SIP/2.0")            # no line end
+        self.send(self.REGISTER % port)
+        rep = self.reply()
+        self.assertTrue(rep and rep.startswith("SIP/2.0 200 OK\r\nVia: "), rep)
+        self.assertIn("CSeq: 7 REGISTER", rep)
+        self.assertIsNone(self.reply(), "answered something but the REGISTER")
+        self.server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.server.proc.wait(10), 0)
+        with open(self.server.log_path) as f:
+            self.assertIn("answered 2, dropped 3 (not a request)", f.read())
 
 
 class BenchRun(BenchTest):
@@ -130,13 +186,14 @@ class CompareKamailio(BenchTest):
         self.assertIn("### Digest authentication", md)
         self.assertIn("| CPU stolen at 80 % |", md)
         for ratio in ("tandem / Kamailio |", "tandem / Kamailio (auth_db + db_text) |",
-                      "tandem / Kamailio (htable) |"):
+                      "tandem / Kamailio (htable) |", "socket floor (no SIP work) / Kamailio |"):
             self.assertIn(ratio, md)
+        self.assertIn("The socket floor answers every REGISTER", md)
         with open(self.path("summary.json")) as f:
             summary = json.load(f)["summary"]
-        self.assertEqual(sorted(summary), ["kamailio-dbtext/digest", "kamailio-htable/digest",
-                                           "kamailio-plain/none", "tandem/digest",
-                                           "tandem/none"])
+        self.assertEqual(sorted(summary), ["floor/none", "kamailio-dbtext/digest",
+                                           "kamailio-htable/digest", "kamailio-plain/none",
+                                           "tandem/digest", "tandem/none"])
         for key, s in summary.items():
             self.assertGreater(s["max"], 0, "%s: no step passed: %s" % (key, s))
             self.assertGreater(s["cpu_us"], 0, key)
@@ -144,7 +201,7 @@ class CompareKamailio(BenchTest):
         for rep in self.load_runs():
             self.assertGreater(rep["counters"]["responses"], 0)
         with open(self.path("throughput.dat")) as f:
-            self.assertEqual(f.read().count('offered "'), 5)
+            self.assertEqual(f.read().count('offered "'), 6)
         with open(self.path("throughput.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 

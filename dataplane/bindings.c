@@ -33,6 +33,7 @@
  * with each binding's strings in the order uri, call_id, instance, path,
  * user_agent; every offset counts from the start of the record.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -64,7 +65,7 @@
 struct bind_table {
 	struct cds_lfht *ht;
 	unsigned long min_buckets;       /* the size asked for at creation */
-	_Atomic unsigned long target;    /* the size bind_sweep() last set */
+	_Atomic unsigned long target;    /* the size last set (sweep, fit, reserve) */
 	/* No stored binding expires before this (CLOCK_MONOTONIC ms): every
 	 * publisher lowers it to its record's earliest expiry after the
 	 * compare-and-swap, a sweep resets it before its walk and lowers it
@@ -112,7 +113,7 @@ struct bind_table *bind_table_create(const struct bind_table_params *p)
 		memcpy(t->key, p->hash_key, sizeof(t->key));
 	else if (fill_random(t->key, sizeof(t->key)) < 0)
 		goto fail;
-	/* The initial buckets are allocated at once, and bind_sweep() never
+	/* The initial buckets are allocated at once, and a sweep never
 	 * sizes the table below them. No CDS_LFHT_AUTO_RESIZE: see
 	 * resize_if_needed(). */
 	t->ht = cds_lfht_new(buckets, buckets, 0, 0, NULL);
@@ -467,7 +468,7 @@ static uint64_t rec_first_expiry(const struct aor_rec *r)
 /* After a publish: the load is seq_cst (a plain load on x86-64) so that,
  * with the publish's seq_cst swap before it and the sweep's fence after
  * its reset, either the walk sees the new record or this load sees the
- * reset (bind_sweep()). */
+ * reset (bind_sweep_begin()). */
 static void floor_lower(struct bind_table *t, uint64_t ms)
 {
 	uint64_t cur = atomic_load(&t->expiry_floor);
@@ -543,22 +544,11 @@ uint64_t bind_count(struct bind_table *t)
 	return count;
 }
 
-struct sweep {
-	struct bind_table *t;
-	struct rec_pool *pool;
-	uint64_t now_ms;
-	uint64_t records;              /* records visited */
-	uint64_t bindings;
-	uint64_t aors;
-	uint64_t floor;                /* earliest expiry of what stays */
-	struct binding_src *scratch;   /* BIND_MAX_PER_REC entries */
-};
-
 /* Publish r without its expired bindings; on a lost race, start again from
  * the record that won. */
 static int sweep_one(const struct aor_rec *r, void *arg)
 {
-	struct sweep *s = arg;
+	struct bind_sweep *s = arg;
 
 	s->records++;
 	while (r) {
@@ -670,20 +660,131 @@ void bind_reserve(struct bind_table *t, uint64_t records)
 		resize_if_needed(t, records);
 }
 
-uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
-		    uint64_t *aors_removed)
+/*
+ * A sweep's place in the table between two steps is a marker: an entry
+ * with an empty key and no record, added right behind the last record the
+ * step visited, under that record's hash. The split-ordered list behind
+ * rculfhash keeps every entry at the position of its (bit-reversed) hash,
+ * whatever resizes happen, and adds an entry behind those of an equal hash;
+ * so the entries after the marker are exactly those the walk has not
+ * reached, plus whatever was added behind it since. No look-up matches the
+ * marker (AORs are never empty: aor_rec_build()), bind_foreach() and the
+ * sweep skip it (no record), and it is freed like any entry.
+ */
+static int marker_match(struct cds_lfht_node *node, const void *key)
 {
-	struct sweep s = { .t = t, .pool = pool, .now_ms = now_ms, .floor = UINT64_MAX };
+	return node == key;
+}
 
+static void park(struct bind_sweep *s, uint64_t hash)
+{
+	struct aor_node *m = rec_pool_alloc(s->pool, NODE_SIZE(0));
+
+	if (!m) {
+		/* Nowhere to keep the place: the walk ends here, unfinished,
+		 * and the next tick sweeps again (bind_sweep_end()). */
+		s->unfinished = true;
+		s->done = true;
+		return;
+	}
+	m->rec = NULL;
+	m->key_len = 0;
+	cds_lfht_node_init(&m->node);
+	tsan_release(m);
+	cds_lfht_add(s->t->ht, hash, &m->node);
+	s->marker = m;
+	s->marker_hash = hash;
+}
+
+void bind_sweep_begin(struct bind_sweep *s, struct bind_table *t, struct rec_pool *pool,
+		      uint64_t now_ms)
+{
+	*s = (struct bind_sweep){ .t = t, .pool = pool, .now_ms = now_ms, .floor = UINT64_MAX };
 	/* Reset before the walk; every record published from now on lowers
 	 * the floor itself, every record published before is in the walk. */
 	atomic_store(&t->expiry_floor, UINT64_MAX);
 	atomic_thread_fence(memory_order_seq_cst);
-	bind_foreach(t, sweep_one, &s);
-	floor_lower(t, s.floor);
-	free(s.scratch);
-	resize_if_needed(t, s.records - s.aors);
+}
+
+bool bind_sweep_step(struct bind_sweep *s, uint64_t records)
+{
+	struct bind_table *t = s->t;
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	if (s->done)
+		return true;
+	if (s->marker) {
+		struct aor_node *m = s->marker;
+
+		cds_lfht_lookup(t->ht, s->marker_hash, marker_match, &m->node, &it);
+		/* Only this sweep removes its marker. */
+		assert(cds_lfht_iter_get_node(&it) == &m->node);
+		cds_lfht_next(t->ht, &it);
+		if (cds_lfht_del(t->ht, &m->node) == 0)
+			rec_pool_retire(m, &m->rcu, node_free_rcu);
+		s->marker = NULL;
+	} else {
+		cds_lfht_first(t->ht, &it);
+	}
+	while ((node = cds_lfht_iter_get_node(&it)) != NULL) {
+		struct aor_node *n = caa_container_of(node, struct aor_node, node);
+		const struct aor_rec *r;
+		struct cds_lfht_node *next;
+		uint64_t hash;
+
+		tsan_acquire(n);
+		r = node_rec(n);
+		cds_lfht_next(t->ht, &it);
+		if (!r)
+			continue;   /* a dead entry, or another sweep's marker */
+		hash = r->hash;   /* r may be retired by sweep_one(), not freed */
+		if (sweep_one(r, s) != 0) {
+			s->unfinished = true;
+			break;
+		}
+		if (records > 1) {
+			records--;
+			continue;
+		}
+		/* Stop here, but not between two entries of one hash: the
+		 * marker goes behind all of them. */
+		next = cds_lfht_iter_get_node(&it);
+		if (next && next->reverse_hash != node->reverse_hash) {
+			park(s, hash);
+			return s->done;
+		}
+	}
+	s->done = true;
+	return true;
+}
+
+uint64_t bind_sweep_end(struct bind_sweep *s, uint64_t *aors_removed)
+{
+	/* Ended half-way: what the walk did not reach may hold expired
+	 * bindings, so the floor says sweep again. */
+	if (!s->done)
+		s->unfinished = true;
+	if (s->marker) {
+		if (cds_lfht_del(s->t->ht, &s->marker->node) == 0)
+			rec_pool_retire(s->marker, &s->marker->rcu, node_free_rcu);
+		s->marker = NULL;
+	}
+	floor_lower(s->t, s->unfinished ? 0 : s->floor);
+	free(s->scratch);
+	s->scratch = NULL;
+	resize_if_needed(s->t, s->records - s->aors);
 	if (aors_removed)
-		*aors_removed = s.aors;
-	return s.bindings;
+		*aors_removed = s->aors;
+	return s->bindings;
+}
+
+uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
+		    uint64_t *aors_removed)
+{
+	struct bind_sweep s;
+
+	bind_sweep_begin(&s, t, pool, now_ms);
+	bind_sweep_step(&s, UINT64_MAX);
+	return bind_sweep_end(&s, aors_removed);
 }

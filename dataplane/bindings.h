@@ -181,26 +181,62 @@ uint64_t bind_count(struct bind_table *t);
 /*
  * Expiry sweep (control thread): for every record with a binding whose
  * expires_ms <= now_ms, publish a record without those bindings (or delete
- * the record when none is left), retrying on TDM_ERACE. Returns the number
- * of bindings removed; *aors_removed (if not NULL) gets the number of
- * records deleted. Records are built in pool (the caller's own). The walk
- * is one read-side critical section: grace periods wait for it to end.
- * At the end, when the number of records has outgrown the bucket count (or
- * fallen below a quarter of it), the sweep resizes the table; it goes
- * offline meanwhile (a quiescent state), so the caller must hold no
- * pointer into any RCU table across bind_sweep(). The table is only ever
- * resized explicitly (see bindings.c).
+ * the record when none is left), retrying on TDM_ERACE. Records are built
+ * in pool (the caller's own).
+ *
+ * A sweep walks the table in steps: bind_sweep_begin(), then
+ * bind_sweep_step() until it returns true, then bind_sweep_end(). A step
+ * visits up to `records` records in one read-side critical section; between
+ * two steps the caller may pass quiescent states and go offline (it holds
+ * no pointer: the walk's place is an entry of its own in the table, see
+ * bindings.c), so that with a million AORs neither grace periods nor the
+ * caller's other duties wait for the whole walk (~0.7 s). Records published
+ * during the walk lower the expiry floor themselves (bind_sweep_due()).
+ * bind_count() counts that entry while a sweep is between steps.
+ *
+ * bind_sweep_end() may be called before the walk is done (to abandon it:
+ * the floor is then reset so that the next tick sweeps). It returns the
+ * number of bindings removed; *aors_removed (if not NULL) gets the number
+ * of records deleted. When the number of records has outgrown the bucket
+ * count (or fallen below a quarter of it), it resizes the table, going
+ * offline meanwhile (a quiescent state): the caller must hold no pointer
+ * into any RCU table across it. The table is only ever resized explicitly
+ * (see bindings.c). One sweep at a time per table; a sweep must be ended
+ * before the table is destroyed.
+ *
+ * bind_sweep() is the whole sweep in one step.
  */
+struct bind_sweep {   /* the caller's; fields private to bindings.c */
+	struct bind_table *t;
+	struct rec_pool *pool;
+	uint64_t now_ms;
+	uint64_t records;              /* records visited */
+	uint64_t bindings;             /* bindings removed */
+	uint64_t aors;                 /* records deleted */
+	uint64_t floor;                /* earliest expiry of what stays */
+	struct binding_src *scratch;   /* BIND_MAX_PER_REC entries */
+	struct aor_node *marker;       /* the walk's place between steps */
+	uint64_t marker_hash;
+	bool done;                     /* the walk reached the end */
+	bool unfinished;               /* it stopped early: sweep again */
+};
+
+void bind_sweep_begin(struct bind_sweep *s, struct bind_table *t, struct rec_pool *pool,
+		      uint64_t now_ms);
+bool bind_sweep_step(struct bind_sweep *s, uint64_t records);
+uint64_t bind_sweep_end(struct bind_sweep *s, uint64_t *aors_removed);
+
 uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms,
 		    uint64_t *aors_removed);
 
 /*
  * May a stored binding have expired by now_ms? The table keeps a lower
  * bound of every stored binding's expires_ms: bind_publish() lowers it to
- * the new record's earliest expiry right after publishing, bind_sweep()
- * resets it before its walk (any record published before the reset is in
- * the walk) and lowers it to the earliest expiry it kept (to 0 when it
- * could not finish a record: out of memory). While it says no, a sweep
+ * the new record's earliest expiry right after publishing, a sweep resets
+ * it before its walk (bind_sweep_begin(): any record published before the
+ * reset is in the walk) and lowers it to the earliest expiry it kept
+ * (bind_sweep_end(); to 0 when it could not finish a record, out of
+ * memory, or was ended before the end of the table). While it says no, a sweep
  * would find nothing to expire and its walk (every record: milliseconds
  * for 10 000 AORs, on the order of a second for a million) can be skipped. Any
  * thread; one atomic load.
@@ -232,14 +268,14 @@ static inline uint64_t bind_sweep_gap_ms(uint64_t walk_us)
  * Control thread, between sweeps: grow the table now when `records` (the
  * AORs counted by the workers) has outgrown its buckets, so a burst of new
  * registrations does not lengthen the chains until the next sweep. Only
- * grows; same offline note as bind_sweep().
+ * grows; same offline note as bind_sweep_end().
  */
 void bind_reserve(struct bind_table *t, uint64_t records);
 
 /*
  * Control thread, instead of a sweep that was not due: size the table for
  * `records` as a sweep would (grow, or shrink when it has fallen below a
- * quarter of the buckets). Same offline note as bind_sweep().
+ * quarter of the buckets). Same offline note as bind_sweep_end().
  */
 void bind_fit(struct bind_table *t, uint64_t records);
 

@@ -260,6 +260,9 @@ class SweepPacing(NodeTest):
         register_expiring(self.node, "first", "sp1")
         first, _ = self.wait_for("sweeps", before["sweeps"], 30)
         walk_ms = first["last_sweep_us"] / 1000.0
+        # The walk went in steps of 2 048 records, one per turn of the
+        # control loop (SWEEP_STEP_RECORDS in control/node.c).
+        self.assertGreaterEqual(first["last_sweep_steps"], self.AORS // 2048)
         gap_s = walk_ms * 20 / 1000.0
         # The control thread looks once a second from the end of a walk;
         # the next binding falls due just after the first look, so only a

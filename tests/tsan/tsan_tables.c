@@ -292,6 +292,20 @@ static void *cw_expirer_main(void *arg)
 	return NULL;
 }
 
+/* Every other sweep goes in steps of a few records, passing quiescent
+ * states between them (bind_sweep_step()). */
+static uint64_t cw_sweep(struct cw_aux *x, uint64_t *aors)
+{
+	struct bind_sweep s;
+
+	if (x->sweeps % 2 == 0)
+		return bind_sweep(x->cw->t, x->pool, CW_NOW, aors);
+	bind_sweep_begin(&s, x->cw->t, x->pool, CW_NOW);
+	while (!bind_sweep_step(&s, 3))
+		tdm_rcu_quiescent_state();
+	return bind_sweep_end(&s, aors);
+}
+
 static void *cw_sweeper_main(void *arg)
 {
 	struct cw_aux *x = arg;
@@ -301,7 +315,7 @@ static void *cw_sweeper_main(void *arg)
 	while (atomic_load(&cw->writers_left) > 0) {
 		uint64_t aors = 0;
 
-		x->swept_bindings += bind_sweep(cw->t, x->pool, CW_NOW, &aors);
+		x->swept_bindings += cw_sweep(x, &aors);
 		x->swept_aors += aors;
 		x->sweeps++;
 		tdm_rcu_quiescent_state();

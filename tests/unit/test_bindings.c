@@ -6,6 +6,7 @@
  * copy-on-write at once with a sweeper and a reader running.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -770,6 +771,132 @@ Test(bindings, sweep_resizes_the_table_and_keeps_every_record)
 	rec_pool_destroy(p);
 }
 
+static void publish_n(struct bind_table *t, struct rec_pool *p, unsigned from, unsigned to,
+		      uint64_t exp)
+{
+	for (unsigned i = from; i < to; i++) {
+		char aor[64];
+
+		snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+		cr_assert_eq(bind_publish(t, NULL, build1(t, p, aor, "sip:u@192.0.2.1", i, exp)), 0);
+	}
+}
+
+static const struct aor_rec *lookup_n(struct bind_table *t, unsigned i)
+{
+	char aor[64];
+
+	snprintf(aor, sizeof(aor), "sip:user%u@example.com", i);
+	return lookup(t, aor);
+}
+
+/* Between two steps the sweeper goes offline and a grace period passes:
+ * every record it had visited may be freed, so the walk must hold no
+ * pointer; meanwhile the table changes under it. */
+Test(bindings, a_sweep_in_steps_expires_what_one_walk_would_with_the_table_changing_between)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct bind_sweep s;
+	uint64_t aors = 0, removed;
+	unsigned steps = 0;
+
+	publish_n(t, p, 0, 3000, 100);      /* expired at 150 */
+	publish_n(t, p, 3000, 6000, 1000);  /* not */
+	bind_sweep_begin(&s, t, p, 150);
+	while (!bind_sweep_step(&s, 50)) {
+		unsigned k = steps++;
+
+		/* The table holds the walk's place: one entry more. */
+		cr_assert_eq(bind_count(t), 6000 - s.aors + k - (k < 20 ? k : 20) + 1);
+		rcu_thread_offline();
+		synchronize_rcu();
+		rcu_barrier();          /* retired records are back in the pool */
+		rcu_thread_online();
+		/* New AORs, and some of those not yet visited deleted: a new
+		 * one is walked or not (it lowered the floor itself either
+		 * way), a deleted one is not walked. */
+		publish_n(t, p, 10000 + k, 10000 + k + 1, 1000);
+		if (k < 20) {
+			const struct aor_rec *r = lookup_n(t, 5000 + k);
+
+			if (r)
+				cr_assert_eq(bind_publish(t, r, NULL), 0);
+		}
+	}
+	cr_assert_geq(steps, 3000 / 50, "%u steps of 50 records", steps);
+	removed = bind_sweep_end(&s, &aors);
+	cr_assert_eq(removed, 3000, "every expired binding is removed (%" PRIu64 ")", removed);
+	cr_assert_eq(aors, 3000);
+	for (unsigned i = 0; i < 3000; i++)
+		cr_assert_null(lookup_n(t, i), "user%u expired", i);
+	for (unsigned i = 3000; i < 6000; i++)
+		cr_assert_eq(lookup_n(t, i) != NULL, i < 5000 || i >= 5020, "user%u", i);
+	cr_assert_eq(bind_count(t), 3000 - 20 + steps, "no entry of the walk is left");
+	cr_assert_not(bind_sweep_due(t, 999), "the floor is the earliest kept expiry");
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+/* Records of one hash sit together in the table and the walk's place goes
+ * behind all of them: a step never ends between two (it would skip the
+ * rest of them, or, with the place before them, walk them for ever). */
+Test(bindings, a_step_does_not_stop_between_records_of_one_hash)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	static const char *const same[] = { "sip:x@example.com", "sip:y@example.com",
+					    "sip:z@example.com", "sip:w@example.com" };
+	const uint64_t hash = 0x5eed5eed5eed5eedull;
+	struct bind_sweep s;
+	uint64_t aors = 0;
+	unsigned steps = 0;
+
+	publish_n(t, p, 0, 200, 100);
+	/* x and w expire, y and z do not. */
+	for (unsigned i = 0; i < 4; i++) {
+		struct binding_src b = src("sip:u@192.0.2.1", "call-1", 1, i % 3 ? 1000 : 100);
+		struct aor_rec *r = aor_rec_build(p, tstr_cstr(same[i]), hash, &b, 1, NULL);
+
+		cr_assert_not_null(r);
+		cr_assert_eq(bind_publish(t, NULL, r), 0);
+	}
+	bind_sweep_begin(&s, t, p, 150);
+	while (!bind_sweep_step(&s, 1)) {
+		rcu_quiescent_state();
+		cr_assert_lt(++steps, 1000, "the walk goes round in circles");
+	}
+	cr_assert_eq(bind_sweep_end(&s, &aors), 202);
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(bind_lookup(t, tstr_cstr(same[i]), hash) != NULL, i % 3 != 0,
+			     "%s", same[i]);
+	cr_assert_eq(bind_count(t), 2);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
+Test(bindings, an_abandoned_sweep_leaves_no_entry_and_asks_for_the_next)
+{
+	struct bind_table *t = table_with_key(key_a);
+	struct rec_pool *p = rec_pool_create("t");
+	struct bind_sweep s;
+	uint64_t aors = 0, removed;
+
+	publish_n(t, p, 0, 1000, 100);
+	bind_sweep_begin(&s, t, p, 150);
+	cr_assert_not(bind_sweep_step(&s, 10));
+	cr_assert_eq(bind_count(t), 1000 - 10 + 1);
+	removed = bind_sweep_end(&s, &aors);
+	cr_assert_eq(removed, 10, "what the step did stays done");
+	cr_assert_eq(aors, 10);
+	cr_assert_eq(bind_count(t), 990, "the walk's place is gone");
+	cr_assert(bind_sweep_due(t, 0), "the rest is swept at the next tick");
+	cr_assert_eq(bind_sweep(t, p, 150, &aors), 990);
+	cr_assert_eq(bind_count(t), 0);
+	bind_table_destroy(t);
+	rec_pool_destroy(p);
+}
+
 #define REF_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define REF_ROUND                                                                  \
 	do {                                                                       \
@@ -1118,6 +1245,20 @@ static void *cw_expirer_main(void *arg)
 	return NULL;
 }
 
+/* Every other sweep goes in steps of a few records, passing quiescent
+ * states between them (bind_sweep_step()). */
+static uint64_t cw_sweep(struct cw_aux *x, uint64_t *aors)
+{
+	struct bind_sweep s;
+
+	if (x->sweeps % 2 == 0)
+		return bind_sweep(x->cw->t, x->pool, CW_NOW, aors);
+	bind_sweep_begin(&s, x->cw->t, x->pool, CW_NOW);
+	while (!bind_sweep_step(&s, 3))
+		tdm_rcu_quiescent_state();
+	return bind_sweep_end(&s, aors);
+}
+
 static void *cw_sweeper_main(void *arg)
 {
 	struct cw_aux *x = arg;
@@ -1127,7 +1268,7 @@ static void *cw_sweeper_main(void *arg)
 	while (atomic_load(&cw->writers_left) > 0) {
 		uint64_t aors = 0;
 
-		x->swept_bindings += bind_sweep(cw->t, x->pool, CW_NOW, &aors);
+		x->swept_bindings += cw_sweep(x, &aors);
 		x->swept_aors += aors;
 		x->sweeps++;
 		tdm_rcu_quiescent_state();

@@ -324,7 +324,7 @@ class Tandem(OneProcess):
     """tandemd from the build directory, one node, on 127.0.0.1."""
 
     def __init__(self, build, workdir, workers=1, worker_cpus=None, process_cpus=None,
-                 auth="none", users=0, algorithms="MD5", label=None):
+                 auth="none", users=0, algorithms="MD5", label=None, min_expires=60):
         self.build = build
         self.dir = tempfile.mkdtemp(prefix="tandem-", dir=workdir)
         self.port = free_udp_port()
@@ -336,7 +336,8 @@ class Tandem(OneProcess):
         # The expiry rules are written out (they are tandem's defaults) because
         # bench/kamailio/registrar.cfg sets the same ones for Kamailio.
         sip = ["listen = 127.0.0.1:%d" % self.port, "domain = " + DOMAIN, "auth = " + auth,
-               "default_expires = 3600", "min_expires = 60", "max_expires = 7200",
+               "default_expires = 3600", "min_expires = %d" % min_expires,
+               "max_expires = 7200",
                "max_contacts = 10"]
         if auth == "digest":
             users_path = os.path.join(self.dir, "users.csv")

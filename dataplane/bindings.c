@@ -773,7 +773,10 @@ uint64_t bind_sweep_end(struct bind_sweep *s, uint64_t *aors_removed)
 	floor_lower(s->t, s->unfinished ? 0 : s->floor);
 	free(s->scratch);
 	s->scratch = NULL;
-	resize_if_needed(s->t, s->records - s->aors);
+	/* Only a whole walk has counted the records (a part would shrink
+	 * the table to the part). */
+	if (!s->unfinished)
+		resize_if_needed(s->t, s->records - s->aors);
 	if (aors_removed)
 		*aors_removed = s->aors;
 	return s->bindings;

@@ -197,8 +197,9 @@ uint64_t bind_count(struct bind_table *t);
  * bind_sweep_end() may be called before the walk is done (to abandon it:
  * the floor is then reset so that the next tick sweeps). It returns the
  * number of bindings removed; *aors_removed (if not NULL) gets the number
- * of records deleted. When the number of records has outgrown the bucket
- * count (or fallen below a quarter of it), it resizes the table, going
+ * of records deleted. When the walk was whole and the number of records
+ * has outgrown the bucket count (or fallen below a quarter of it), it
+ * resizes the table, going
  * offline meanwhile (a quiescent state): the caller must hold no pointer
  * into any RCU table across it. The table is only ever resized explicitly
  * (see bindings.c). One sweep at a time per table; a sweep must be ended

@@ -883,6 +883,8 @@ Test(bindings, an_abandoned_sweep_leaves_no_entry_and_asks_for_the_next)
 	uint64_t aors = 0, removed;
 
 	publish_n(t, p, 0, 1000, 100);
+	bind_sweep(t, p, 50, NULL);            /* sizes the table: 1024 buckets */
+	cr_assert_eq(bind_buckets(t), 1024);
 	bind_sweep_begin(&s, t, p, 150);
 	cr_assert_not(bind_sweep_step(&s, 10));
 	cr_assert_eq(bind_count(t), 1000 - 10 + 1);
@@ -890,6 +892,7 @@ Test(bindings, an_abandoned_sweep_leaves_no_entry_and_asks_for_the_next)
 	cr_assert_eq(removed, 10, "what the step did stays done");
 	cr_assert_eq(aors, 10);
 	cr_assert_eq(bind_count(t), 990, "the walk's place is gone");
+	cr_assert_eq(bind_buckets(t), 1024, "a part of a walk does not size the table");
 	cr_assert(bind_sweep_due(t, 0), "the rest is swept at the next tick");
 	cr_assert_eq(bind_sweep(t, p, 150, &aors), 990);
 	cr_assert_eq(bind_count(t), 0);

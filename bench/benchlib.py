@@ -294,7 +294,28 @@ def taskset(cpus):
 
 class OneProcess(Server):
     """A server that is one process (its threads included), stopped with
-    SIGTERM."""
+    SIGTERM. Subclasses set cmd, log_path and program, and say when the
+    process is ready()."""
+
+    program = "server"
+
+    def ready(self):
+        raise NotImplementedError
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %d:\n%s" % (self.program,
+                                                               self.proc.returncode,
+                                                               self.log_tail()))
+            if self.ready():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("%s did not come up in %ds:\n%s" % (self.program, timeout,
+                                                               self.log_tail()))
 
     def pids(self):
         return [self.proc.pid]
@@ -322,6 +343,8 @@ class OneProcess(Server):
 
 class Tandem(OneProcess):
     """tandemd from the build directory, one node, on 127.0.0.1."""
+
+    program = "tandemd"
 
     def __init__(self, build, workdir, workers=1, worker_cpus=None, process_cpus=None,
                  auth="none", users=0, algorithms="MD5", label=None, min_expires=60):
@@ -355,18 +378,8 @@ class Tandem(OneProcess):
         self.cmd = taskset(process_cpus) + [os.path.join(build, "tandemd"), "--config", conf]
         self.conf = conf
 
-    def start(self, timeout=30):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("tandemd exited with %d:\n%s" % (self.proc.returncode,
-                                                                  self.log_tail()))
-            if os.path.exists(self.socket) and self.ctl("show info") is not None:
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("tandemd did not come up in %ds:\n%s" % (timeout, self.log_tail()))
+    def ready(self):
+        return os.path.exists(self.socket) and self.ctl("show info") is not None
 
     def ctl(self, command):
         r = subprocess.run([os.path.join(self.build, "tandemctl"), "-s", self.socket]
@@ -466,6 +479,8 @@ class SocketFloor(OneProcess):
     what the kernel alone costs a server on UDP sockets here. One process,
     one thread: it stands for one worker."""
 
+    program = "bench-socket-floor"
+
     def __init__(self, build, workdir, process_cpus=None, label=None):
         self.dir = tempfile.mkdtemp(prefix="floor-", dir=workdir)
         self.port = free_udp_port()
@@ -476,19 +491,8 @@ class SocketFloor(OneProcess):
             os.path.join(build, "bench", "bench-socket-floor"),
             "--listen", "127.0.0.1:%d" % self.port]
 
-    def start(self, timeout=30):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("bench-socket-floor exited with %d:\n%s"
-                                   % (self.proc.returncode, self.log_tail()))
-            if sip_options_ok("127.0.0.1", self.port):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("bench-socket-floor did not answer OPTIONS in %ds:\n%s"
-                           % (timeout, self.log_tail()))
+    def ready(self):
+        return sip_options_ok("127.0.0.1", self.port)
 
 
 def write_kamailio_users(db_dir, n, user="user%d", password="pw%d"):

@@ -45,8 +45,9 @@
  * turn of the control loop, this far apart, so that the loop's other
  * duties (the pair's heartbeats and failover timing, replication, the
  * stats socket) and RCU grace periods never wait for a whole walk: a step
- * is ~1.5 ms at a million AORs (a record costs ~0.7 us there, in cache
- * misses), the whole walk ~0.7 s of CPU over ~1.2 s. */
+ * is ~1-1.5 ms at a million AORs (a record costs 0.2-0.7 us there, in
+ * cache misses), the whole walk 0.4-0.7 s of CPU over about 1 s
+ * (docs/benchmarks.md, "Expiry walks in steps"). */
 #define SWEEP_STEP_RECORDS 2048
 #define SWEEP_STEP_GAP_MS 1
 /* Between sweeps, the bindings table grows as soon as the AORs outgrow it. */

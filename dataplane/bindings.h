@@ -199,11 +199,10 @@ uint64_t bind_count(struct bind_table *t);
  * number of bindings removed; *aors_removed (if not NULL) gets the number
  * of records deleted. When the walk was whole and the number of records
  * has outgrown the bucket count (or fallen below a quarter of it), it
- * resizes the table, going
- * offline meanwhile (a quiescent state): the caller must hold no pointer
- * into any RCU table across it. The table is only ever resized explicitly
- * (see bindings.c). One sweep at a time per table; a sweep must be ended
- * before the table is destroyed.
+ * resizes the table, going offline meanwhile (a quiescent state): the
+ * caller must hold no pointer into any RCU table across it. The table is
+ * only ever resized explicitly (see bindings.c). One sweep at a time per
+ * table; a sweep must be ended before the table is destroyed.
  *
  * bind_sweep() is the whole sweep in one step.
  */
@@ -237,10 +236,10 @@ uint64_t bind_sweep(struct bind_table *t, struct rec_pool *pool, uint64_t now_ms
  * it before its walk (bind_sweep_begin(): any record published before the
  * reset is in the walk) and lowers it to the earliest expiry it kept
  * (bind_sweep_end(); to 0 when it could not finish a record, out of
- * memory, or was ended before the end of the table). While it says no, a sweep
- * would find nothing to expire and its walk (every record: milliseconds
- * for 10 000 AORs, on the order of a second for a million) can be skipped. Any
- * thread; one atomic load.
+ * memory, or was ended before the end of the table). While it says no, a
+ * sweep would find nothing to expire and its walk (every record:
+ * milliseconds for 10 000 AORs, on the order of a second for a million)
+ * can be skipped. Any thread; one atomic load.
  */
 bool bind_sweep_due(struct bind_table *t, uint64_t now_ms);
 

@@ -11,7 +11,8 @@
  * CSeq come back unchanged, which is what a client matches a response
  * by), sent back to the request's source. It registers nothing and checks
  * nothing. Its I/O is tandemd's socket worker's with one listen address
- * (dataplane/io_socket.c): one socket with 4 MiB buffers, a blocking
+ * (dataplane/io_socket.c): one socket with SO_REUSEPORT (a worker's socket
+ * is in a reuseport group, even alone) and 4 MiB buffers, a blocking
  * recvmmsg(MSG_WAITFORONE) of up to 32 datagrams, one sendmmsg(MSG_DONTWAIT)
  * of the replies; the reply is gathered from two pieces (the status line
  * and the request's tail) so that user space copies nothing.
@@ -57,11 +58,17 @@ static void on_signal(int sig)
 static int open_socket(const union tdm_addr *a)
 {
 	struct timeval wait = { WAIT_MAX_MS / 1000, (WAIT_MAX_MS % 1000) * 1000 };
-	int size = SOCK_BUF;
+	int size = SOCK_BUF, one = 1;
 	int fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	/* As tandemd: the FORCE options above the sysctl limits when root. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));

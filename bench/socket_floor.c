@@ -55,6 +55,16 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* Close fd and fail with the errno that brought us here. */
+static int close_failed(int fd)
+{
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 static int open_socket(const union tdm_addr *a)
 {
 	struct timeval wait = { WAIT_MAX_MS / 1000, (WAIT_MAX_MS % 1000) * 1000 };
@@ -63,12 +73,8 @@ static int open_socket(const union tdm_addr *a)
 
 	if (fd < 0)
 		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return close_failed(fd);
 	/* As tandemd: the FORCE options above the sysctl limits when root. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
@@ -77,12 +83,8 @@ static int open_socket(const union tdm_addr *a)
 	/* Bounds the wait, so that a signal between the flag test and the
 	 * call cannot leave the loop blocked for good. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
-	if (bind(fd, &a->sa, addr_len(a)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
+	if (bind(fd, &a->sa, addr_len(a)) < 0)
+		return close_failed(fd);
 	return fd;
 }
 

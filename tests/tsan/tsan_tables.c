@@ -85,10 +85,11 @@ static bool failf(const char *file, int line, const char *fmt, ...)
  * (cseq = how many updates this writer made to this AOR), publish, and on
  * TDM_ERACE start again from the current record. Meanwhile an expirer adds
  * already-expired bindings to those records and keeps inserting a record of
- * expired bindings only (the churn AOR), a sweeper runs bind_sweep() in a
- * loop, and a reader checks every record it sees. At the end every record
- * holds exactly one binding per writer with the writer's own count, and the
- * sweeps removed exactly the expired bindings and churn records published.
+ * expired bindings only (the churn AOR), a sweeper sweeps in a loop (one
+ * walk and a walk in steps of 3 records, in turn), and a reader checks every
+ * record it sees. At the end every record holds exactly one binding per
+ * writer with the writer's own count, and the sweeps removed exactly the
+ * expired bindings and churn records published.
  */
 #define CW_WRITERS 4
 #define CW_AORS 3

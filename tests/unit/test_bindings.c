@@ -1060,10 +1060,11 @@ Test(bindings, destroy_works_from_an_offline_thread)
  * publish, and on TDM_ERACE start again from the current record. At the
  * same time an "expirer" adds already-expired bindings to those records and
  * keeps inserting a record of expired bindings only (the churn AOR), a
- * sweeper runs bind_sweep() in a loop, and a reader checks every record it
- * sees. No update may be lost: at the end every record holds exactly one
- * binding per writer with the writer's own count, and the sweeps removed
- * exactly the expired bindings and churn records that were published.
+ * sweeper sweeps in a loop (one walk and a walk in steps, in turn), and a
+ * reader checks every record it sees. No update may be lost: at the end
+ * every record holds exactly one binding per writer with the writer's own
+ * count, and the sweeps removed exactly the expired bindings and churn
+ * records that were published.
  */
 #define CW_WRITERS 4
 #define CW_AORS 3

@@ -815,6 +815,11 @@ def results_dir(base, name, out=None):
     return d
 
 
+def capitalize(text):
+    """text with its first letter upper case (str.capitalize() lowers the rest)."""
+    return text[:1].upper() + text[1:]
+
+
 def plural(n, word):
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 

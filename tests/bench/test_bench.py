@@ -122,10 +122,10 @@ class SocketFloor(unittest.TestCase):
 
 
 class BenchRun(BenchTest):
-    def test_micro_and_one_socket_scenario_write_their_results(self):
-        rc, log = run(["bench/run", "--build", BUILD_DIR, "--only", "micro,socket-1w",
+    def test_micro_one_socket_scenario_and_the_floor_write_their_results(self):
+        rc, log = run(["bench/run", "--build", BUILD_DIR, "--only", "micro,socket-1w,floor",
                        "--repeat", "1", "--step", "0.3", "--aors", "100",
-                       "--micro-runs", "1", "--budget", "60", "--out", self.out], 120)
+                       "--micro-runs", "1", "--budget", "90", "--out", self.out], 150)
         self.assertEqual(rc, 0, log)
         with open(self.path("results.md")) as f:
             md = f.read()
@@ -149,6 +149,12 @@ class BenchRun(BenchTest):
         self.assertTrue(0 <= socket["steal_80"] <= 100, socket["steal_80"])
         self.assertIn("| CPU time stolen by the hypervisor in that step (busiest CPU) |", md)
         self.assertTrue(summary["curves"]["socket-1w"])
+        # The floor, and tandem read against it.
+        self.assertIn("### Socket floor (no SIP work), 1 worker", md)
+        self.assertRegex(md, r"\| floor \| ran \|")
+        self.assertGreater(summary["summary"]["floor"]["cpu_us"], 0)
+        self.assertRegex(md, r"tandemd with 1 worker \(socket-1w above\) used [0-9.]+ µs "
+                             r"per registration: -?[0-9.]+ µs above the floor")
         for rep in self.load_runs():
             self.assertEqual(rep["domain"], "example.com")
             # One share per CPU of the machine, each between 0 and 100 %.

@@ -91,7 +91,7 @@ struct node {
 	struct bind_sweep walk;      /* the walk in progress, if walking */
 	bool walking;
 	uint64_t walk_ns;            /* its steps so far: their CPU time */
-	uint64_t walk_steps;         /* and their number */
+	uint64_t walk_steps;         /* its steps so far, the current one included */
 	int exit_code;
 };
 
@@ -384,7 +384,7 @@ static void walk_end(struct node *n, uint64_t t0)
 	uint64_t removed = bind_sweep_end(&n->walk, &aors);
 
 	n->walking = false;
-	n->last_sweep_steps = n->walk_steps + 1;
+	n->last_sweep_steps = n->walk_steps;
 	dp_count_add(&n->ctl->ctr, DP_CTR_bindings_expired, removed);
 	dp_count_add(&n->ctl->ctr, DP_CTR_aors_removed, aors);
 	n->sweeps++;
@@ -423,9 +423,9 @@ static void sweep(struct loop *l, void *arg)
 		n->walk_ns = 0;
 		n->walk_steps = 0;
 	}
+	n->walk_steps++;
 	if (!bind_sweep_step(&n->walk, SWEEP_STEP_RECORDS)) {
 		n->walk_ns += clock_mono_ns() - t0;
-		n->walk_steps++;
 		loop_timer_start(l, &n->sweep_timer, SWEEP_STEP_GAP_MS, sweep, n);
 		return;
 	}
